@@ -1,0 +1,286 @@
+"""Settings of a worker service, read from the environment and validated at start-up."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Self, get_args
+
+import pydantic
+import pydantic_settings
+import temporalio.envconfig
+from pydantic import (
+    AliasGenerator,
+    BeforeValidator,
+    Field,
+    FilePath,
+    PositiveInt,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+from shadow_sdk._exceptions import SettingsError
+
+_HOST_PORT = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(?P<port>\d{1,5})$")
+_NAME = re.compile(r"^[^\s]+$")
+
+
+def _seconds(value: object) -> object:
+    """Read plain numbers (``"30"``, ``"2.5"``) as seconds; pydantic takes ISO 8601 otherwise."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+Seconds = Annotated[timedelta, BeforeValidator(_seconds)]
+"""A duration given in seconds (``30``, ``"2.5"``) or as ISO 8601 (``"PT1M"``)."""
+
+
+class ShadowSettings(pydantic_settings.BaseSettings):
+    """Everything a worker service needs to connect to Temporal and run a worker.
+
+    Each field is read from the environment variable of the same name in upper
+    case (``temporal_task_queue`` from ``TEMPORAL_TASK_QUEUE``). The connection
+    variables are those of the Temporal CLI and SDKs, and a Temporal TOML
+    profile (``TEMPORAL_CONFIG_FILE``, ``TEMPORAL_PROFILE``) is read through
+    :mod:`temporalio.envconfig`, with environment variables taking precedence.
+    Keyword arguments take precedence over both.
+
+    Invalid values raise :class:`~shadow_sdk.SettingsError` naming each
+    variable. A service adds its own settings, or changes defaults, by
+    subclassing::
+
+        class Settings(ShadowSettings):
+            temporal_task_queue: str = "orders"
+            orders_api_url: str = "http://orders:8080"
+    """
+
+    model_config = pydantic_settings.SettingsConfigDict(
+        alias_generator=AliasGenerator(validation_alias=str.upper),
+        validate_by_name=True,
+        validate_by_alias=True,
+        case_sensitive=False,
+        extra="ignore",
+        frozen=True,
+        hide_input_in_errors=True,
+        validate_default=True,
+    )
+
+    # Connection: the variables of temporalio.envconfig and the Temporal CLI.
+    temporal_address: str = "localhost:7233"
+    """Frontend address of the Temporal service, as ``host:port``."""
+    temporal_namespace: Annotated[str, Field(max_length=255)] = "default"
+    """Namespace to connect to."""
+    temporal_task_queue: Annotated[str, Field(max_length=1000)]
+    """Task queue the worker polls and clients start workflows on."""
+    temporal_api_key: SecretStr | None = None
+    """API key (Temporal Cloud); turns TLS on unless ``TEMPORAL_TLS`` is false."""
+    temporal_tls: bool | None = None
+    """Force TLS on or off; unset means on when an API key or certificate is given."""
+    temporal_tls_server_name: str | None = None
+    """Server name (SNI) to verify the server certificate against."""
+    temporal_tls_server_ca_cert_path: FilePath | None = None
+    """File with the PEM CA certificate that signed the server certificate."""
+    temporal_tls_server_ca_cert_data: str | None = None
+    """PEM CA certificate, given inline instead of as a file."""
+    temporal_tls_client_cert_path: FilePath | None = None
+    """File with the PEM client certificate for mutual TLS."""
+    temporal_tls_client_cert_data: str | None = None
+    """PEM client certificate, given inline instead of as a file."""
+    temporal_tls_client_key_path: FilePath | None = None
+    """File with the PEM private key of the client certificate."""
+    temporal_tls_client_key_data: SecretStr | None = None
+    """PEM private key of the client certificate, given inline."""
+    temporal_grpc_meta: dict[str, SecretStr] = Field(default_factory=dict)
+    """gRPC metadata sent with every call (``TEMPORAL_GRPC_META_<NAME>`` or a profile)."""
+    temporal_config_file: FilePath | None = None
+    """Temporal TOML configuration file; the default location is used when unset."""
+    temporal_profile: str | None = None
+    """Profile of the TOML file to read; ``default`` when unset."""
+
+    # Worker.
+    worker_max_concurrent_activities: PositiveInt | None = None
+    """Activity slots of this worker; unset keeps the Temporal SDK's default."""
+    worker_max_concurrent_workflow_tasks: Annotated[int, Field(ge=2)] | None = None
+    """Workflow task slots of this worker; unset keeps the SDK's default."""
+    worker_max_cached_workflows: Annotated[int, Field(ge=0)] | None = None
+    """Workflows kept in the sticky cache; unset keeps the SDK's default."""
+    worker_graceful_shutdown_timeout: Seconds = timedelta(seconds=30)
+    """How long in-flight activities may run on after shutdown starts."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[pydantic_settings.BaseSettings],
+        init_settings: pydantic_settings.PydanticBaseSettingsSource,
+        env_settings: pydantic_settings.PydanticBaseSettingsSource,
+        dotenv_settings: pydantic_settings.PydanticBaseSettingsSource,
+        file_secret_settings: pydantic_settings.PydanticBaseSettingsSource,
+    ) -> tuple[pydantic_settings.PydanticBaseSettingsSource, ...]:
+        """Read keyword arguments, then environment variables, then the Temporal profile."""
+        return init_settings, env_settings, _TemporalProfileSource(settings_cls)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _name_invalid_variables(
+        cls, data: Any, handler: pydantic.ModelWrapValidatorHandler[Self]
+    ) -> Self:
+        try:
+            settings = handler(data)
+        except pydantic.ValidationError as error:
+            raise SettingsError([_describe(cls, problem) for problem in error.errors()]) from None
+        if problems := settings._tls_problems():
+            raise SettingsError(problems)
+        return settings
+
+    @field_validator("temporal_address")
+    @classmethod
+    def _check_address(cls, address: str) -> str:
+        match = _HOST_PORT.match(address)
+        if match is None or not 0 < int(match["port"]) < 65536:  # noqa: PLR2004
+            raise ValueError("expected host:port, for example localhost:7233")
+        return address
+
+    @field_validator("temporal_namespace", "temporal_task_queue")
+    @classmethod
+    def _check_name(cls, name: str) -> str:
+        if not _NAME.match(name):
+            raise ValueError("must not be empty or contain whitespace")
+        return name
+
+    @field_validator("worker_graceful_shutdown_timeout")
+    @classmethod
+    def _check_positive(cls, duration: timedelta) -> timedelta:
+        if duration <= timedelta(0):
+            raise ValueError("must be more than 0 seconds")
+        return duration
+
+    def _tls_problems(self) -> list[str]:
+        problems = []
+        for name in ("server_ca_cert", "client_cert", "client_key"):
+            variable = f"TEMPORAL_TLS_{name.upper()}"
+            if getattr(self, f"temporal_tls_{name}_path") and getattr(
+                self, f"temporal_tls_{name}_data"
+            ):
+                problems.append(f"{variable}_PATH and {variable}_DATA are both set; keep one")
+        has_cert = bool(self.temporal_tls_client_cert_path or self.temporal_tls_client_cert_data)
+        has_key = bool(self.temporal_tls_client_key_path or self.temporal_tls_client_key_data)
+        if has_cert != has_key:
+            given, missing = ("CERT", "KEY") if has_cert else ("KEY", "CERT")
+            problems.append(
+                f"TEMPORAL_TLS_CLIENT_{given}_* is set without TEMPORAL_TLS_CLIENT_{missing}_*: "
+                "mutual TLS needs both the certificate and its key"
+            )
+        return problems
+
+    def client_connect_config(self) -> temporalio.envconfig.ClientConnectConfig:
+        """Keyword arguments for :meth:`temporalio.client.Client.connect`.
+
+        Built by :mod:`temporalio.envconfig`, so TLS and API keys behave exactly
+        as they do for the Temporal CLI with the same variables.
+        """
+        profile = temporalio.envconfig.ClientConfigProfile(
+            address=self.temporal_address,
+            namespace=self.temporal_namespace,
+            api_key=_reveal(self.temporal_api_key),
+            tls=self._tls_config(),
+            grpc_meta={key: value.get_secret_value() for key, value in self.temporal_grpc_meta.items()},
+        )
+        return profile.to_client_connect_config()
+
+    def _tls_config(self) -> temporalio.envconfig.ClientConfigTLS | None:
+        sources = {
+            "server_root_ca_cert": self.temporal_tls_server_ca_cert_path
+            or self.temporal_tls_server_ca_cert_data,
+            "client_cert": self.temporal_tls_client_cert_path or self.temporal_tls_client_cert_data,
+            "client_private_key": self.temporal_tls_client_key_path
+            or _reveal(self.temporal_tls_client_key_data),
+        }
+        if self.temporal_tls is None and not self.temporal_tls_server_name and not any(
+            sources.values()
+        ):
+            return None
+        return temporalio.envconfig.ClientConfigTLS(
+            disabled=None if self.temporal_tls is None else not self.temporal_tls,
+            server_name=self.temporal_tls_server_name,
+            **sources,
+        )
+
+
+def _reveal(secret: SecretStr | None) -> str | None:
+    return None if secret is None else secret.get_secret_value()
+
+
+def _is_secret(annotation: object) -> bool:
+    return annotation is SecretStr or any(_is_secret(arg) for arg in get_args(annotation))
+
+
+def _describe(settings_cls: type[ShadowSettings], problem: Any) -> str:  # noqa: ANN401
+    """One line for one pydantic error: the variable, the value unless secret, the reason."""
+    location = [str(part) for part in problem["loc"]]
+    message = problem["msg"].removeprefix("Value error, ")
+    if not location:
+        return message
+    variable = location[0].upper()
+    field = settings_cls.model_fields.get(location[0].lower())
+    value = problem.get("input")
+    if (field is not None and _is_secret(field.annotation)) or value is None or isinstance(value, dict) or problem["type"] == "missing":
+        return f"{variable}: {message}"
+    return f"{variable}={str(value)!r}: {message}"
+
+
+class _TemporalProfileSource(pydantic_settings.PydanticBaseSettingsSource):
+    """Connection settings from a Temporal TOML profile, read by :mod:`temporalio.envconfig`."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # noqa: ANN401
+        """See base class."""
+        raise NotImplementedError  # __call__ reads the whole profile at once.
+
+    def __call__(self) -> dict[str, Any]:
+        config_file = self._setting("temporal_config_file")
+        profile_name = self._setting("temporal_profile")
+        if config_file is not None and not Path(config_file).is_file():
+            return {}  # Field validation reports the missing file by its variable.
+        try:
+            profile = temporalio.envconfig.ClientConfigProfile.load(
+                profile_name,
+                config_source=Path(config_file) if config_file else None,
+            )
+        except Exception as error:  # The bridge raises its own ConfigError type.
+            variable = "TEMPORAL_PROFILE" if profile_name else "TEMPORAL_CONFIG_FILE"
+            raise SettingsError([f"{variable}: {error}"]) from None
+        return _profile_fields(profile)
+
+    def _setting(self, name: str) -> str | None:
+        state = {key.lower(): value for key, value in self.current_state.items()}
+        value = state.get(name)
+        return None if value is None else str(value)
+
+
+def _profile_fields(profile: temporalio.envconfig.ClientConfigProfile) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "temporal_address": profile.address,
+        "temporal_namespace": profile.namespace,
+        "temporal_api_key": profile.api_key,
+        "temporal_grpc_meta": dict(profile.grpc_meta) or None,
+    }
+    if profile.tls is not None:
+        tls = profile.tls
+        fields["temporal_tls"] = None if tls.disabled is None else not tls.disabled
+        fields["temporal_tls_server_name"] = tls.server_name
+        for field, source in (
+            ("server_ca_cert", tls.server_root_ca_cert),
+            ("client_cert", tls.client_cert),
+            ("client_key", tls.client_private_key),
+        ):
+            if isinstance(source, Path):
+                fields[f"temporal_tls_{field}_path"] = source
+            elif source is not None:
+                data = source.decode() if isinstance(source, bytes) else source
+                fields[f"temporal_tls_{field}_data"] = data
+    return {name: value for name, value in fields.items() if value is not None}

@@ -1,0 +1,64 @@
+"""Fixtures of the pytest plugin; registered only when pytest-asyncio is installed."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+import temporalio.client
+import temporalio.testing
+
+from shadow_sdk._plugin import ShadowPlugin
+from shadow_sdk.testing._environments import start_dev_server, start_time_skipping
+
+TIME_SKIPPING = "time-skipping"
+DEV_SERVER = "local"
+
+
+@pytest_asyncio.fixture
+async def time_skipping_env() -> AsyncIterator[temporalio.testing.WorkflowEnvironment]:
+    """A time-skipping test server of this test's own: timers fire as soon as nothing else runs."""
+    async with await start_time_skipping() as env:
+        yield env
+
+
+@pytest_asyncio.fixture
+async def dev_server_env() -> AsyncIterator[temporalio.testing.WorkflowEnvironment]:
+    """A dev server of this test's own: real time, schedules and visibility."""
+    async with await start_dev_server() as env:
+        yield env
+
+
+@pytest_asyncio.fixture
+async def temporal_env(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[temporalio.testing.WorkflowEnvironment]:
+    """The environment chosen by ``--temporal-environment`` (time-skipping by default)."""
+    choice = request.config.getoption("temporal_environment")
+    if choice == TIME_SKIPPING:
+        async with await start_time_skipping() as env:
+            yield env
+    elif choice == DEV_SERVER:
+        async with await start_dev_server() as env:
+            yield env
+    else:
+        client = await temporalio.client.Client.connect(choice, plugins=[ShadowPlugin()])
+        yield temporalio.testing.WorkflowEnvironment.from_client(client)
+
+
+@pytest.fixture
+def temporal_client(
+    temporal_env: temporalio.testing.WorkflowEnvironment,
+) -> temporalio.client.Client:
+    """The client of :func:`temporal_env`, with ShadowPlugin installed."""
+    return temporal_env.client
+
+
+@pytest.fixture
+def task_queue(request: pytest.FixtureRequest) -> str:
+    """A task queue name no other test uses, so tests can share a server."""
+    name = re.sub(r"[^\w.-]+", "-", request.node.name)[:80]
+    return f"{name}-{uuid.uuid4().hex[:8]}"
