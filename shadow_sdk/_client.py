@@ -15,7 +15,7 @@ async def connect(
     settings: ShadowSettings,
     *,
     plugins: Sequence[temporalio.client.Plugin] = (),
-    **options: Any,  # noqa: ANN401
+    **options: Any,
 ) -> temporalio.client.Client:
     """Connect to the Temporal service that ``settings`` describe.
 

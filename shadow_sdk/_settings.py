@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Self, get_args
 
 import pydantic
+import pydantic_core
 import pydantic_settings
 import temporalio.envconfig
 from pydantic import (
@@ -34,6 +36,16 @@ def _seconds(value: object) -> object:
             return float(value)
         except ValueError:
             return value
+    return value
+
+
+def _json_object(value: object) -> object:
+    """Parse a JSON object given as a string; pydantic checks the result's shape."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError("expected a JSON object such as {\"name\": \"value\"}") from None
     return value
 
 
@@ -96,8 +108,10 @@ class ShadowSettings(pydantic_settings.BaseSettings):
     """File with the PEM private key of the client certificate."""
     temporal_tls_client_key_data: SecretStr | None = None
     """PEM private key of the client certificate, given inline."""
-    temporal_grpc_meta: dict[str, SecretStr] = Field(default_factory=dict)
-    """gRPC metadata sent with every call (``TEMPORAL_GRPC_META_<NAME>`` or a profile)."""
+    temporal_grpc_meta: Annotated[
+        dict[str, SecretStr], pydantic_settings.NoDecode, BeforeValidator(_json_object)
+    ] = Field(default_factory=dict)
+    """gRPC metadata for every call: ``TEMPORAL_GRPC_META_<NAME>`` variables or a profile."""
     temporal_config_file: FilePath | None = None
     """Temporal TOML configuration file; the default location is used when unset."""
     temporal_profile: str | None = None
@@ -142,7 +156,7 @@ class ShadowSettings(pydantic_settings.BaseSettings):
     @classmethod
     def _check_address(cls, address: str) -> str:
         match = _HOST_PORT.match(address)
-        if match is None or not 0 < int(match["port"]) < 65536:  # noqa: PLR2004
+        if match is None or not 0 < int(match["port"]) < 65536:
             raise ValueError("expected host:port, for example localhost:7233")
         return address
 
@@ -189,7 +203,9 @@ class ShadowSettings(pydantic_settings.BaseSettings):
             namespace=self.temporal_namespace,
             api_key=_reveal(self.temporal_api_key),
             tls=self._tls_config(),
-            grpc_meta={key: value.get_secret_value() for key, value in self.temporal_grpc_meta.items()},
+            grpc_meta={
+                key: value.get_secret_value() for key, value in self.temporal_grpc_meta.items()
+            },
         )
         return profile.to_client_connect_config()
 
@@ -201,8 +217,10 @@ class ShadowSettings(pydantic_settings.BaseSettings):
             "client_private_key": self.temporal_tls_client_key_path
             or _reveal(self.temporal_tls_client_key_data),
         }
-        if self.temporal_tls is None and not self.temporal_tls_server_name and not any(
-            sources.values()
+        if (
+            self.temporal_tls is None
+            and not self.temporal_tls_server_name
+            and not any(sources.values())
         ):
             return None
         return temporalio.envconfig.ClientConfigTLS(
@@ -220,7 +238,7 @@ def _is_secret(annotation: object) -> bool:
     return annotation is SecretStr or any(_is_secret(arg) for arg in get_args(annotation))
 
 
-def _describe(settings_cls: type[ShadowSettings], problem: Any) -> str:  # noqa: ANN401
+def _describe(settings_cls: type[ShadowSettings], problem: pydantic_core.ErrorDetails) -> str:
     """One line for one pydantic error: the variable, the value unless secret, the reason."""
     location = [str(part) for part in problem["loc"]]
     message = problem["msg"].removeprefix("Value error, ")
@@ -229,7 +247,12 @@ def _describe(settings_cls: type[ShadowSettings], problem: Any) -> str:  # noqa:
     variable = location[0].upper()
     field = settings_cls.model_fields.get(location[0].lower())
     value = problem.get("input")
-    if (field is not None and _is_secret(field.annotation)) or value is None or isinstance(value, dict) or problem["type"] == "missing":
+    if (
+        (field is not None and _is_secret(field.annotation))
+        or value is None
+        or isinstance(value, dict)
+        or problem["type"] == "missing"
+    ):
         return f"{variable}: {message}"
     return f"{variable}={str(value)!r}: {message}"
 
@@ -237,7 +260,7 @@ def _describe(settings_cls: type[ShadowSettings], problem: Any) -> str:  # noqa:
 class _TemporalProfileSource(pydantic_settings.PydanticBaseSettingsSource):
     """Connection settings from a Temporal TOML profile, read by :mod:`temporalio.envconfig`."""
 
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # noqa: ANN401
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         """See base class."""
         raise NotImplementedError  # __call__ reads the whole profile at once.
 

@@ -50,7 +50,7 @@ class ShadowWorker:
         *,
         workflows: Sequence[type] = (),
         activities: Sequence[Callable[..., Any]] = (),
-        **options: Any,  # noqa: ANN401
+        **options: Any,
     ) -> None:
         from_settings = {
             "task_queue": settings.temporal_task_queue,
@@ -100,8 +100,8 @@ class ShadowWorker:
         traceback: TracebackType | None,
     ) -> None:
         logger.info(
-            "worker stopping: in-flight activities have up to %.0f s to finish",
-            self.settings.worker_graceful_shutdown_timeout.total_seconds(),
+            "worker stopping: in-flight activities have up to %g s to finish",
+            self.worker.config(active_config=True)["graceful_shutdown_timeout"].total_seconds(),
         )
         await self.worker.__aexit__(exc_type, exc, traceback)
         logger.info("worker stopped")
@@ -138,7 +138,7 @@ async def run_worker(
     workflows: Sequence[type] = (),
     activities: Sequence[Callable[..., Any]] = (),
     client: temporalio.client.Client | None = None,
-    **options: Any,  # noqa: ANN401
+    **options: Any,
 ) -> None:
     """Connect (unless ``client`` is given) and run a :class:`ShadowWorker` until shutdown.
 

