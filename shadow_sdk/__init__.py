@@ -11,6 +11,7 @@ from importlib.metadata import version as _version
 from shadow_sdk._client import connect
 from shadow_sdk._exceptions import BinaryNotFoundError, SettingsError, ShadowError
 from shadow_sdk._plugin import ShadowPlugin
+from shadow_sdk._process import run_and_exit
 from shadow_sdk._settings import Seconds, ShadowSettings
 from shadow_sdk._worker import ShadowWorker, run_worker
 
@@ -26,5 +27,6 @@ __all__ = [
     "ShadowWorker",
     "__version__",
     "connect",
+    "run_and_exit",
     "run_worker",
 ]

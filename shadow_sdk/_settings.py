@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -45,7 +46,7 @@ def _json_object(value: object) -> object:
         try:
             return json.loads(value)
         except json.JSONDecodeError:
-            raise ValueError("expected a JSON object such as {\"name\": \"value\"}") from None
+            raise ValueError('expected a JSON object such as {"name": "value"}') from None
     return value
 
 
@@ -57,7 +58,8 @@ class ShadowSettings(pydantic_settings.BaseSettings):
     """Everything a worker service needs to connect to Temporal and run a worker.
 
     Each field is read from the environment variable of the same name in upper
-    case (``temporal_task_queue`` from ``TEMPORAL_TASK_QUEUE``). The connection
+    case (``temporal_task_queue`` from ``TEMPORAL_TASK_QUEUE``); an empty variable
+    counts as unset. The connection
     variables are those of the Temporal CLI and SDKs, and a Temporal TOML
     profile (``TEMPORAL_CONFIG_FILE``, ``TEMPORAL_PROFILE``) is read through
     :mod:`temporalio.envconfig`, with environment variables taking precedence.
@@ -77,6 +79,7 @@ class ShadowSettings(pydantic_settings.BaseSettings):
         validate_by_name=True,
         validate_by_alias=True,
         case_sensitive=False,
+        env_ignore_empty=True,
         extra="ignore",
         frozen=True,
         hide_input_in_errors=True,
@@ -273,6 +276,8 @@ class _TemporalProfileSource(pydantic_settings.PydanticBaseSettingsSource):
             profile = temporalio.envconfig.ClientConfigProfile.load(
                 profile_name,
                 config_source=Path(config_file) if config_file else None,
+                # Empty variables count as unset here too.
+                override_env_vars={name: value for name, value in os.environ.items() if value},
             )
         except Exception as error:  # The bridge raises its own ConfigError type.
             variable = "TEMPORAL_PROFILE" if profile_name else "TEMPORAL_CONFIG_FILE"

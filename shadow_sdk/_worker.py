@@ -26,10 +26,11 @@ class ShadowWorker:
 
     :meth:`run` polls until SIGTERM or SIGINT arrives (or :meth:`request_shutdown`
     is called), then stops polling and lets in-flight activities finish for up to
-    ``settings.worker_graceful_shutdown_timeout`` before they are cancelled. It
-    returns normally after a clean drain, so a process that ends with ``run``
-    exits 0. A second signal during the drain is left to Python's default
-    handling: SIGINT raises :class:`KeyboardInterrupt`, SIGTERM ends the process.
+    ``settings.worker_graceful_shutdown_timeout`` before they are cancelled
+    (and retried by another worker). It returns normally after a drain, so a
+    process run by :func:`~shadow_sdk.run_and_exit` exits 0. A second signal
+    during the drain gets Python's default handling: SIGINT raises
+    :class:`KeyboardInterrupt`, SIGTERM ends the process at once.
 
     Used as an async context manager, it polls for the duration of the block and
     drains on exit, without touching signal handlers; tests use it that way.
@@ -144,7 +145,7 @@ async def run_worker(
 
     This is the whole ``main`` of a worker process::
 
-        asyncio.run(run_worker(Settings(), workflows=WORKFLOWS, activities=ACTIVITIES))
+        run_and_exit(run_worker(Settings(), workflows=WORKFLOWS, activities=ACTIVITIES))
 
     Args:
         settings: Connection and worker settings.

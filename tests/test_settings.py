@@ -290,3 +290,14 @@ def test_grpc_metadata_variables_follow_the_temporal_convention(
     config = ShadowSettings(temporal_task_queue="q").client_connect_config()
 
     assert config["rpc_metadata"] == {"x-team": "payments"}
+
+
+def test_empty_variables_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deployment tools often render unset values as empty strings; defaults then apply."""
+    monkeypatch.setenv("WORKER_MAX_CONCURRENT_ACTIVITIES", "")
+    monkeypatch.setenv("TEMPORAL_NAMESPACE", "")
+
+    settings = ShadowSettings(temporal_task_queue="q")
+
+    assert settings.worker_max_concurrent_activities is None
+    assert settings.temporal_namespace == "default"

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from workflows import SlowStepWorkflow, slow_step
 
-from shadow_sdk import ShadowSettings, run_worker
+from shadow_sdk import ShadowSettings, run_and_exit, run_worker
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(name)s %(message)s")
-    asyncio.run(run_worker(ShadowSettings(), workflows=[SlowStepWorkflow], activities=[slow_step]))
+    run_and_exit(run_worker(ShadowSettings(), workflows=[SlowStepWorkflow], activities=[slow_step]))

@@ -1,0 +1,46 @@
+"""run_and_exit(): end a process that used Temporal with the exit status it earned."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Coroutine
+from typing import Any, NoReturn
+
+_INTERRUPTED = 130  # The shell's status for a process ended by SIGINT.
+
+
+def run_and_exit(main: Coroutine[Any, Any, int | None]) -> NoReturn:
+    """Run ``main`` as the whole process, then exit with its status.
+
+    ``main`` returns the exit status (``None`` counts as 0). An exception it
+    raises is printed and exits 1; ``SystemExit`` keeps its code; Ctrl-C exits 130.
+
+    The process ends with :func:`os._exit` once logging and the standard streams
+    are flushed. A normal interpreter exit can abort with "PyGILState_Release:
+    thread state must be current" while the Temporal SDK's core threads are still
+    winding down (temporalio/sdk-python#300), turning a clean drain into a
+    SIGABRT that Kubernetes and CI read as a crash. Put any cleanup that must
+    run (exporters, files) inside ``main``; ``atexit`` handlers do not run.
+
+    Args:
+        main: The process's work, for example ``run_worker(...)``.
+    """
+    try:
+        status = asyncio.run(main) or 0
+    except SystemExit as exit_:
+        status = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        if isinstance(exit_.code, str):
+            print(exit_.code, file=sys.stderr)
+    except KeyboardInterrupt:
+        status = _INTERRUPTED
+    except BaseException:  # Report anything, then exit non-zero.
+        traceback.print_exc()
+        status = 1
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(status)

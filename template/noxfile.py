@@ -1,0 +1,48 @@
+"""Checks of this service: `nox` runs them all, `nox -s tests` one of them."""
+
+from __future__ import annotations
+
+import nox
+
+nox.needs_version = ">=2025.5.1"
+nox.options.default_venv_backend = "uv"
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+
+
+def sync(session: nox.Session, *groups: str) -> None:
+    """Install the service and the given dependency groups, as locked in uv.lock."""
+    session.run_install(
+        "uv",
+        "sync",
+        "--no-default-groups",
+        *(f"--group={group}" for group in groups),
+        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
+    )
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check style and formatting with ruff."""
+    session.run_install(
+        "uv",
+        "sync",
+        "--only-group=lint",
+        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
+    )
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """Check types with mypy --strict."""
+    sync(session, "typecheck")
+    session.run("mypy")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the tests on real, local Temporal servers (nothing is downloaded)."""
+    sync(session, "test")
+    session.run("pytest", *session.posargs)
