@@ -1,0 +1,128 @@
+# /// script
+# dependencies = ["nox>=2025.5.1", "uv>=0.8"]
+# ///
+"""Every task of the Shadow Temporal kit: `nox` runs the checks, `nox -s demo` the demo."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2025.5.1"
+nox.options.default_venv_backend = "uv"
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["lint", "typecheck", "tests", "template", "docs"]
+
+ROOT = Path(__file__).resolve().parent
+BUILD = ROOT / "build"
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+SDK_REQUIREMENT = f"shadow-sdk @ {ROOT.as_uri()}"
+
+# Answer sets the template session renders; each generated service must pass its own checks.
+ANSWER_SETS: dict[str, dict[str, str]] = {
+    "defaults": {},
+    "custom": {
+        "project_name": "Payments Ledger",
+        "package_name": "ledger",
+        "description": "Books settled payments into the general ledger.",
+        "temporal_namespace": "payments",
+        "task_queue": "ledger-tasks",
+    },
+}
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check style and formatting with ruff, and the CI workflow with actionlint."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("actionlint")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """Check types with mypy --strict: the SDK, the noxfile and the scripts."""
+    session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
+    session.run("mypy", "shadow_sdk", "noxfile.py", "scripts")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the SDK's tests (and the template's and demo's) on real, local Temporal servers."""
+    session.install("-e", ".[testing]", *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+@nox.parametrize("answers", list(ANSWER_SETS), ids=list(ANSWER_SETS))
+def template(session: nox.Session, answers: str) -> None:
+    """Render the template and run the generated service's own checks against this SDK."""
+    session.install("copier>=9.15", "nox>=2025.5.1", "uv>=0.8")
+    service = render(session, BUILD / "template" / answers, ANSWER_SETS[answers])
+    session.run("nox", "--noxfile", str(service / "noxfile.py"), "--", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation with mkdocs, failing on any warning."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "docs"))
+    session.run(
+        "mkdocs",
+        "build",
+        "--strict",
+        "--site-dir",
+        str(BUILD / "site"),
+        env={"NO_MKDOCS_2_WARNING": "1"},
+    )
+
+
+@nox.session(default=False)
+def demo(session: nox.Session) -> None:
+    """Render a service, run it on a local Temporal dev server and show its workflows."""
+    session.install("copier>=9.15", "uv>=0.8")
+    session.run(
+        "python",
+        "scripts/demo.py",
+        *session.posargs,
+        # Give the demo time to stop the worker and server it started on Ctrl-C.
+        interrupt_timeout=60,
+        terminate_timeout=30,
+    )
+
+
+def render(session: nox.Session, destination: Path, answers: dict[str, str]) -> Path:
+    """Render the working tree's template into a fresh git repository at ``destination``."""
+    shutil.rmtree(destination, ignore_errors=True)
+    data = {"shadow_sdk_requirement": SDK_REQUIREMENT, **answers}
+    session.run(
+        "copier",
+        "copy",
+        "--defaults",
+        "--quiet",
+        "--vcs-ref=HEAD",
+        *(f"--data={key}={value}" for key, value in data.items()),
+        str(ROOT),
+        str(destination),
+    )
+    git = ("git", "-C", str(destination))
+    session.run(*git, "init", "--quiet", external=True)
+    session.run(*git, "add", "--all", external=True)
+    session.run(
+        *git,
+        "-c",
+        "user.name=nox",
+        "-c",
+        "user.email=nox@localhost",
+        "commit",
+        "--quiet",
+        "--message=Render the template",
+        external=True,
+    )
+    return destination
+
+
+if __name__ == "__main__":
+    nox.main()

@@ -1,0 +1,208 @@
+"""Rendering the copier template: answers, validators, defaults and strictness.
+
+These tests render without installing anything; `nox -s template` installs rendered
+services and runs their own checks.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import warnings
+from pathlib import Path
+from typing import Any
+
+import copier
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SDK_FROM_CHECKOUT = f"shadow-sdk @ {ROOT.as_uri()}"
+
+
+def render(destination: Path, template: Path = ROOT, **answers: Any) -> Path:
+    """Render ``template`` (the working tree by default) with defaults plus ``answers``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # copier warns about uncommitted changes.
+        copier.run_copy(
+            str(template),
+            str(destination),
+            data=answers,
+            defaults=True,
+            vcs_ref="HEAD",
+            quiet=True,
+        )
+    return destination
+
+
+def files(root: Path) -> set[str]:
+    return {str(path.relative_to(root)) for path in root.rglob("*") if path.is_file()}
+
+
+def test_defaults_render_a_complete_service(tmp_path: Path) -> None:
+    """With every default, the service has its package, tests, checks and answers file."""
+    service = render(tmp_path / "service")
+
+    assert files(service) >= {
+        ".copier-answers.yml",
+        ".env.example",
+        ".gitignore",
+        "README.md",
+        "noxfile.py",
+        "pyproject.toml",
+        "src/example_worker/__init__.py",
+        "src/example_worker/__main__.py",
+        "src/example_worker/cli.py",
+        "src/example_worker/settings.py",
+        "src/example_worker/worker.py",
+        "src/example_worker/task_processing/activities.py",
+        "src/example_worker/task_processing/models.py",
+        "src/example_worker/task_processing/workflow.py",
+        "tests/task_processing/test_workflow.py",
+        "tests/task_processing/test_activities.py",
+        "tests/test_cli.py",
+    }
+    assert not any(name.endswith(".jinja") for name in files(service))
+
+
+def test_answers_are_recorded_for_copier_update(tmp_path: Path) -> None:
+    """.copier-answers.yml records every answer and where the template came from."""
+    service = render(tmp_path / "service", project_name="Order Fulfilment")
+
+    answers = yaml.safe_load((service / ".copier-answers.yml").read_text())
+
+    assert answers["_src_path"] == str(ROOT)
+    assert answers["project_name"] == "Order Fulfilment"
+    assert answers["project_slug"] == "order-fulfilment"
+    assert answers["package_name"] == "order_fulfilment"
+    assert answers["task_queue"] == "order-fulfilment"
+    text = (service / ".copier-answers.yml").read_text()
+    assert text.endswith("\n")
+    assert not text.endswith("\n\n")
+
+
+def test_answers_reach_every_file_that_uses_them(tmp_path: Path) -> None:
+    """Names, namespace, task queue, Python version and SDK requirement land where used."""
+    service = render(
+        tmp_path / "service",
+        project_name="Payments Ledger",
+        package_name="ledger",
+        temporal_namespace="payments",
+        task_queue="ledger-tasks",
+        python_version="3.12",
+        shadow_sdk_requirement=SDK_FROM_CHECKOUT,
+    )
+    pyproject = (service / "pyproject.toml").read_text()
+    settings = (service / "src/ledger/settings.py").read_text()
+    env_example = (service / ".env.example").read_text()
+
+    assert 'name = "payments-ledger"' in pyproject
+    assert 'payments-ledger = "ledger.cli:main"' in pyproject
+    assert 'requires-python = ">=3.12"' in pyproject
+    assert 'target-version = "py312"' in pyproject
+    assert f'"{SDK_FROM_CHECKOUT}",' in pyproject
+    assert "allow-direct-references = true" in pyproject
+    assert 'temporal_namespace: str = "payments"' in settings
+    assert 'temporal_task_queue: str = "ledger-tasks"' in settings
+    assert "TEMPORAL_NAMESPACE=payments\nTEMPORAL_TASK_QUEUE=ledger-tasks\n" in env_example
+
+
+def test_a_version_range_needs_no_direct_references(tmp_path: Path) -> None:
+    """Only a URL requirement switches on hatch's direct references."""
+    service = render(tmp_path / "service", shadow_sdk_requirement="shadow-sdk>=1.2,<2")
+
+    pyproject = (service / "pyproject.toml").read_text()
+
+    assert '"shadow-sdk>=1.2,<2",' in pyproject
+    assert "allow-direct-references" not in pyproject
+
+
+def test_rendered_python_is_valid(tmp_path: Path) -> None:
+    """Every generated module compiles (ruff, mypy and pytest run in `nox -s template`)."""
+    service = render(tmp_path / "service", package_name="ledger")
+
+    for module in service.rglob("*.py"):
+        compile(module.read_text(), str(module), "exec")
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "message"),
+    [
+        ("project_name", "  ", "The service needs a name"),
+        ("project_slug", "Bad_Slug", "'Bad_Slug' is not a valid slug"),
+        ("package_name", "2fast", "'2fast' is not a valid package name"),
+        ("package_name", "tests", "'tests' would shadow a module the service imports"),
+        ("author_email", "nope", "'nope' is not an email address"),
+        ("temporal_namespace", "my namespace", "'my namespace' is not a valid namespace"),
+        ("task_queue", "has space", "'has space' is not a valid task queue name"),
+        ("shadow_sdk_requirement", "requests>=2", "'requests>=2' is not a requirement for"),
+    ],
+)
+def test_bad_answers_are_refused_with_the_value(
+    tmp_path: Path, question: str, answer: str, message: str
+) -> None:
+    """A validator stops the render and echoes the bad value."""
+    with pytest.raises(ValueError, match=f"Validation error for question '{question}'") as info:
+        render(tmp_path / "service", **{question: answer})
+
+    assert message in str(info.value)
+    assert not (tmp_path / "service" / "pyproject.toml").exists()
+
+
+def test_python_version_is_a_choice(tmp_path: Path) -> None:
+    """Only the supported Python versions are accepted."""
+    with pytest.raises(ValueError, match="python_version"):
+        render(tmp_path / "service", python_version="3.9")
+
+
+@pytest.fixture
+def template_copy(tmp_path: Path) -> Path:
+    """This template as a git repository of its own, to tag or break without harm."""
+    copy = tmp_path / "template-repo"
+    copy.mkdir()
+    shutil.copy(ROOT / "copier.yml", copy / "copier.yml")
+    shutil.copytree(ROOT / "template", copy / "template")
+    git(copy, "init", "--quiet")
+    git(copy, "add", "--all")
+    git(copy, "commit", "--quiet", "--message=template")
+    return copy
+
+
+def git(repository: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@localhost", *args],
+        cwd=repository,
+        check=True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("tag", "requirement"),
+    [
+        ("v1.2.3", "shadow-sdk>=1.2.3,<2"),
+        ("v0.4.1", "shadow-sdk>=0.4.1,<0.5"),
+        (None, "shadow-sdk"),
+    ],
+    ids=["release", "pre-1.0 release", "untagged"],
+)
+def test_sdk_requirement_defaults_to_the_templates_release(
+    template_copy: Path, tmp_path: Path, tag: str | None, requirement: str
+) -> None:
+    """A tagged template pins a compatible SDK range; an untagged one does not pin."""
+    if tag:
+        git(template_copy, "tag", tag)
+
+    service = render(tmp_path / "service", template=template_copy)
+
+    answers = yaml.safe_load((service / ".copier-answers.yml").read_text())
+    assert answers["shadow_sdk_requirement"] == requirement
+
+
+def test_an_undefined_variable_is_an_error(template_copy: Path, tmp_path: Path) -> None:
+    """StrictUndefined: a typo in the template fails the render instead of writing ''."""
+    (template_copy / "template" / "broken.txt.jinja").write_text("{{ projct_name }}\n")
+    git(template_copy, "add", "--all")
+    git(template_copy, "commit", "--quiet", "--message=typo")
+
+    with pytest.raises(Exception, match="'projct_name' is undefined"):
+        render(tmp_path / "service", template=template_copy)

@@ -1,0 +1,58 @@
+"""The README's entry point: nox and uv installed on first use, reused afterwards."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "run_nox.py"
+
+NOXFILE = '''
+import nox
+
+nox.options.default_venv_backend = "none"
+
+@nox.session
+def hello(session):
+    """Say hello."""
+    session.log("hello from nox")
+'''
+
+
+def test_installs_nox_once_then_reuses_it(tmp_path: Path) -> None:
+    """The first run installs into .nox/_bootstrap; the second runs nox straight away."""
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(SCRIPT, tmp_path / "scripts" / "run_nox.py")
+    (tmp_path / "noxfile.py").write_text(NOXFILE)
+    command = [sys.executable, str(tmp_path / "scripts" / "run_nox.py"), "-s", "hello"]
+
+    first = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    second = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Installing nox>=2025.5.1 and uv>=0.8 into .nox/_bootstrap" in first.stdout
+    assert "hello from nox" in first.stderr
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "Installing" not in second.stdout
+    assert "hello from nox" in second.stderr
+    assert (tmp_path / ".nox" / "_bootstrap" / "bin" / "uv").is_file()
+
+
+def test_passes_nox_failures_on(tmp_path: Path) -> None:
+    """A failing session makes the command fail, so CI sees it."""
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(SCRIPT, tmp_path / "scripts" / "run_nox.py")
+    (tmp_path / "noxfile.py").write_text(NOXFILE)
+
+    result = subprocess.run(
+        [sys.executable, str(tmp_path / "scripts" / "run_nox.py"), "-s", "missing"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert "missing" in result.stderr
