@@ -7,8 +7,6 @@ import dataclasses
 import temporalio.contrib.pydantic
 import temporalio.converter
 import temporalio.plugin
-import temporalio.worker
-import temporalio.worker.workflow_sandbox
 
 
 class ShadowPlugin(temporalio.plugin.SimplePlugin):
@@ -20,21 +18,13 @@ class ShadowPlugin(temporalio.plugin.SimplePlugin):
     as the workers wrote them. Because client, worker and replayer are all
     configured here, they cannot disagree.
 
-    What it installs:
-
-    * payloads converted by :mod:`temporalio.contrib.pydantic`, so workflow and
-      activity arguments and results can be pydantic models. A payload converter
-      chosen explicitly on the client is left alone.
-    * ``shadow_sdk`` passed through the workflow sandbox: it is imported once,
-      not once per workflow run, and its workflow helpers are deterministic.
+    Payloads are converted by :mod:`temporalio.contrib.pydantic`, so workflow and
+    activity arguments and results can be pydantic models. A payload converter
+    chosen explicitly on the client is left alone.
     """
 
     def __init__(self) -> None:
-        super().__init__(
-            "shadow_sdk.ShadowPlugin",
-            data_converter=_with_pydantic_payloads,
-            workflow_runner=_with_sdk_passthrough,
-        )
+        super().__init__("shadow_sdk.ShadowPlugin", data_converter=_with_pydantic_payloads)
 
 
 def _with_pydantic_payloads(
@@ -47,14 +37,3 @@ def _with_pydantic_payloads(
         converter,
         payload_converter_class=temporalio.contrib.pydantic.PydanticPayloadConverter,
     )
-
-
-def _with_sdk_passthrough(
-    runner: temporalio.worker.WorkflowRunner | None,
-) -> temporalio.worker.WorkflowRunner:
-    runner = runner or temporalio.worker.workflow_sandbox.SandboxedWorkflowRunner()
-    if isinstance(runner, temporalio.worker.workflow_sandbox.SandboxedWorkflowRunner):
-        return dataclasses.replace(
-            runner, restrictions=runner.restrictions.with_passthrough_modules("shadow_sdk")
-        )
-    return runner

@@ -30,7 +30,7 @@ def run_and_exit(main: Coroutine[Any, Any, int | None]) -> NoReturn:
         main: The process's work, for example ``run_worker(...)``.
     """
     try:
-        status = asyncio.run(main) or 0
+        status = _exit_status(asyncio.run(main))
     except SystemExit as exit_:
         status = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
         if isinstance(exit_.code, str):
@@ -44,3 +44,12 @@ def run_and_exit(main: Coroutine[Any, Any, int | None]) -> NoReturn:
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     os._exit(status)
+
+
+def _exit_status(returned: object) -> int:
+    if returned is None:
+        return 0
+    if isinstance(returned, int) and not isinstance(returned, bool) and 0 <= returned <= 255:
+        return returned
+    print(f"run_and_exit: main returned {returned!r}, not an exit status 0-255", file=sys.stderr)
+    return 1

@@ -7,7 +7,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Self, get_args
+from typing import Annotated, Any, Self, get_args, get_origin
 
 import pydantic
 import pydantic_core
@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     FilePath,
     PositiveInt,
+    SecretBytes,
     SecretStr,
     field_validator,
     model_validator,
@@ -26,7 +27,7 @@ from pydantic import (
 
 from shadow_sdk._exceptions import SettingsError
 
-_HOST_PORT = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(?P<port>\d{1,5})$")
+HOST_PORT = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(?P<port>\d{1,5})$")
 _NAME = re.compile(r"^[^\s]+$")
 
 
@@ -130,6 +131,15 @@ class ShadowSettings(pydantic_settings.BaseSettings):
     worker_graceful_shutdown_timeout: Seconds = timedelta(seconds=30)
     """How long in-flight activities may run on after shutdown starts."""
 
+    def __init__(self, *args: Any, **values: Any) -> None:
+        try:
+            super().__init__(*args, **values)
+        except pydantic_settings.SettingsError as error:
+            # A complex value (JSON) that cannot even be parsed fails before validation.
+            field = re.search(r'field "(\w+)"', str(error))
+            variable = field[1].upper() if field else "settings"
+            raise SettingsError([f"{variable}: cannot be parsed: {error.__cause__}"]) from None
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -139,8 +149,18 @@ class ShadowSettings(pydantic_settings.BaseSettings):
         dotenv_settings: pydantic_settings.PydanticBaseSettingsSource,
         file_secret_settings: pydantic_settings.PydanticBaseSettingsSource,
     ) -> tuple[pydantic_settings.PydanticBaseSettingsSource, ...]:
-        """Read keyword arguments, then environment variables, then the Temporal profile."""
-        return init_settings, env_settings, _TemporalProfileSource(settings_cls)
+        """Read keyword arguments, variables, a dotenv file, secret files, then the profile.
+
+        The dotenv file and the secrets directory are off unless a subclass sets
+        ``env_file`` or ``secrets_dir`` in its ``model_config``.
+        """
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            file_secret_settings,
+            _TemporalProfileSource(settings_cls),
+        )
 
     @model_validator(mode="wrap")
     @classmethod
@@ -158,7 +178,7 @@ class ShadowSettings(pydantic_settings.BaseSettings):
     @field_validator("temporal_address")
     @classmethod
     def _check_address(cls, address: str) -> str:
-        match = _HOST_PORT.match(address)
+        match = HOST_PORT.match(address)
         if match is None or not 0 < int(match["port"]) < 65536:
             raise ValueError("expected host:port, for example localhost:7233")
         return address
@@ -179,7 +199,7 @@ class ShadowSettings(pydantic_settings.BaseSettings):
 
     def _tls_problems(self) -> list[str]:
         problems = []
-        for name in ("server_ca_cert", "client_cert", "client_key"):
+        for name in _TLS_SOURCES:
             variable = f"TEMPORAL_TLS_{name.upper()}"
             if getattr(self, f"temporal_tls_{name}_path") and getattr(
                 self, f"temporal_tls_{name}_data"
@@ -238,7 +258,10 @@ def _reveal(secret: SecretStr | None) -> str | None:
 
 
 def _is_secret(annotation: object) -> bool:
-    return annotation is SecretStr or any(_is_secret(arg) for arg in get_args(annotation))
+    origin = get_origin(annotation) or annotation
+    if isinstance(origin, type) and issubclass(origin, (SecretStr, SecretBytes, pydantic.Secret)):
+        return True
+    return any(_is_secret(arg) for arg in get_args(annotation))
 
 
 def _describe(settings_cls: type[ShadowSettings], problem: pydantic_core.ErrorDetails) -> str:
@@ -261,36 +284,79 @@ def _describe(settings_cls: type[ShadowSettings], problem: pydantic_core.ErrorDe
 
 
 class _TemporalProfileSource(pydantic_settings.PydanticBaseSettingsSource):
-    """Connection settings from a Temporal TOML profile, read by :mod:`temporalio.envconfig`."""
+    """Connection settings from a Temporal TOML profile and ``TEMPORAL_GRPC_META_*`` variables.
+
+    The profile is read by :mod:`temporalio.envconfig` with its environment handling
+    off: pydantic-settings reads and validates the variables, with higher priority.
+    """
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         """See base class."""
         raise NotImplementedError  # __call__ reads the whole profile at once.
 
     def __call__(self) -> dict[str, Any]:
-        config_file = self._setting("temporal_config_file")
-        profile_name = self._setting("temporal_profile")
+        stronger = {key.lower(): value for key, value in self.current_state.items()}
+        fields = self._profile_fields(stronger)
+        grpc_meta = {**fields.get("temporal_grpc_meta", {}), **_grpc_meta_from_environment()}
+        if grpc_meta:
+            fields["temporal_grpc_meta"] = grpc_meta
+        # A certificate given by a stronger source replaces the profile's, in either form.
+        for name in _TLS_SOURCES:
+            pair = (f"temporal_tls_{name}_path", f"temporal_tls_{name}_data")
+            if any(field in stronger for field in pair):
+                for field in pair:
+                    fields.pop(field, None)
+        return fields
+
+    def _profile_fields(self, stronger: dict[str, Any]) -> dict[str, Any]:
+        config_file = stronger.get("temporal_config_file")
+        profile_name = stronger.get("temporal_profile")
         if config_file is not None and not Path(config_file).is_file():
             return {}  # Field validation reports the missing file by its variable.
+        where = f"{config_file}" if config_file else "the default Temporal config file"
         try:
             profile = temporalio.envconfig.ClientConfigProfile.load(
-                profile_name,
-                config_source=Path(config_file) if config_file else None,
-                # Empty variables count as unset here too.
-                override_env_vars={name: value for name, value in os.environ.items() if value},
+                None if profile_name is None else str(profile_name),
+                config_source=None if config_file is None else Path(config_file),
+                disable_env=True,
             )
         except Exception as error:  # The bridge raises its own ConfigError type.
             variable = "TEMPORAL_PROFILE" if profile_name else "TEMPORAL_CONFIG_FILE"
-            raise SettingsError([f"{variable}: {error}"]) from None
-        return _profile_fields(profile)
+            raise SettingsError([f"{variable}: {_without_source_lines(error)} ({where})"]) from None
+        fields = _fields_of(profile)
+        missing = [
+            f"profile {profile_name or 'default'!r} of {where}: {field.removeprefix('temporal_')} "
+            f"{str(path)!r} does not point to a file"
+            for field, path in fields.items()
+            if field.endswith("_path") and not Path(path).is_file()
+        ]
+        if missing:
+            raise SettingsError(missing)
+        return fields
 
-    def _setting(self, name: str) -> str | None:
-        state = {key.lower(): value for key, value in self.current_state.items()}
-        value = state.get(name)
-        return None if value is None else str(value)
+
+_TLS_SOURCES = ("server_ca_cert", "client_cert", "client_key")
+_GRPC_META_PREFIX = "TEMPORAL_GRPC_META_"
 
 
-def _profile_fields(profile: temporalio.envconfig.ClientConfigProfile) -> dict[str, Any]:
+def _grpc_meta_from_environment() -> dict[str, str]:
+    """Headers from ``TEMPORAL_GRPC_META_<NAME>``, named as temporalio.envconfig names them."""
+    return {
+        name.removeprefix(_GRPC_META_PREFIX).lower().replace("_", "-"): value
+        for name, value in os.environ.items()
+        if name.upper().startswith(_GRPC_META_PREFIX) and value
+    }
+
+
+def _without_source_lines(error: Exception) -> str:
+    """The TOML parser's message minus the lines it quotes from the file, which may hold secrets."""
+    lines = str(error).splitlines()
+    return "; ".join(
+        line.strip() for line in lines if line.strip() and not re.match(r"^\s*\d*\s*\|", line)
+    )
+
+
+def _fields_of(profile: temporalio.envconfig.ClientConfigProfile) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "temporal_address": profile.address,
         "temporal_namespace": profile.namespace,
@@ -301,14 +367,14 @@ def _profile_fields(profile: temporalio.envconfig.ClientConfigProfile) -> dict[s
         tls = profile.tls
         fields["temporal_tls"] = None if tls.disabled is None else not tls.disabled
         fields["temporal_tls_server_name"] = tls.server_name
-        for field, source in (
-            ("server_ca_cert", tls.server_root_ca_cert),
-            ("client_cert", tls.client_cert),
-            ("client_key", tls.client_private_key),
+        for name, source in zip(
+            _TLS_SOURCES,
+            (tls.server_root_ca_cert, tls.client_cert, tls.client_private_key),
+            strict=True,
         ):
             if isinstance(source, Path):
-                fields[f"temporal_tls_{field}_path"] = source
+                fields[f"temporal_tls_{name}_path"] = source
             elif source is not None:
                 data = source.decode() if isinstance(source, bytes) else source
-                fields[f"temporal_tls_{field}_data"] = data
+                fields[f"temporal_tls_{name}_data"] = data
     return {name: value for name, value in fields.items() if value is not None}

@@ -19,6 +19,7 @@ from shadow_sdk._settings import ShadowSettings
 logger = logging.getLogger("shadow_sdk.worker")
 
 _SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_STARTUP_CHECK_INTERVAL = 0.01
 
 
 class ShadowWorker:
@@ -29,8 +30,9 @@ class ShadowWorker:
     ``settings.worker_graceful_shutdown_timeout`` before they are cancelled
     (and retried by another worker). It returns normally after a drain, so a
     process run by :func:`~shadow_sdk.run_and_exit` exits 0. A second signal
-    during the drain gets Python's default handling: SIGINT raises
-    :class:`KeyboardInterrupt`, SIGTERM ends the process at once.
+    during the drain gets the handling the process had before ``run`` (by
+    default, SIGINT raises :class:`KeyboardInterrupt` and SIGTERM ends the
+    process at once).
 
     Used as an async context manager, it polls for the duration of the block and
     drains on exit, without touching signal handlers; tests use it that way.
@@ -87,6 +89,15 @@ class ShadowWorker:
 
     async def __aenter__(self) -> Self:
         await self.worker.__aenter__()
+        try:
+            # The worker checks the namespace before it polls; wait for that verdict.
+            # temporalio offers no event for it, only this flag.
+            while not self.worker.is_running:  # noqa: ASYNC110
+                await asyncio.sleep(_STARTUP_CHECK_INTERVAL)
+        except asyncio.CancelledError as cancelled:
+            # The worker failed to start and cancelled us; its exit raises why.
+            await self.worker.__aexit__(type(cancelled), cancelled, cancelled.__traceback__)
+            raise
         logger.info(
             "worker polling task queue %r in namespace %r",
             self.worker.task_queue,
@@ -110,27 +121,31 @@ class ShadowWorker:
     @contextlib.contextmanager
     def _shutdown_on_signals(self) -> Iterator[None]:
         loop = asyncio.get_running_loop()
-        installed: list[signal.Signals] = []
+        previous: dict[signal.Signals, Any] = {}
+
+        def restore() -> None:
+            for sig, handler in previous.items():
+                loop.remove_signal_handler(sig)
+                signal.signal(sig, handler)
+            previous.clear()
 
         def on_signal(received: signal.Signals) -> None:
             logger.info("received %s, shutting down gracefully", received.name)
-            for sig in installed:  # A second signal gets Python's default handling.
-                loop.remove_signal_handler(sig)
-            installed.clear()
+            restore()  # A second signal gets the handling the process had before.
             self.request_shutdown()
 
         for sig in _SHUTDOWN_SIGNALS:
+            handler = signal.getsignal(sig)
             try:
                 loop.add_signal_handler(sig, on_signal, sig)
             except (NotImplementedError, RuntimeError, ValueError):
                 logger.debug("cannot handle %s here (not the main thread or not POSIX)", sig.name)
             else:
-                installed.append(sig)
+                previous[sig] = handler
         try:
             yield
         finally:
-            for sig in installed:
-                loop.remove_signal_handler(sig)
+            restore()
 
 
 async def run_worker(

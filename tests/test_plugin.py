@@ -3,35 +3,31 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import temporalio.converter
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import Client
 from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.worker import Replayer, Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
-from workflows import Greeting, GreetingWorkflow, Reply, compose_reply
+from workflows import Greeting, GreetingWorkflow, Reply, TotalWorkflow, compose_reply
 
 from shadow_sdk import ShadowPlugin
-
-
-async def greet(client: Client, task_queue: str) -> tuple[Reply, WorkflowHistory]:
-    greeting = Greeting(name="Ada", sent_at=datetime(2026, 11, 25, 9, 30, tzinfo=UTC))
-    async with Worker(
-        client, task_queue=task_queue, workflows=[GreetingWorkflow], activities=[compose_reply]
-    ):
-        handle = await client.start_workflow(
-            GreetingWorkflow.run, greeting, id=f"greet-{uuid.uuid4()}", task_queue=task_queue
-        )
-        reply = await handle.result()
-        history = await handle.fetch_history()
-    return reply, history
 
 
 async def test_pydantic_models_round_trip_through_a_real_server(
     temporal_client: Client, task_queue: str
 ) -> None:
     """Workflow and activity arguments and results keep their pydantic types end to end."""
-    reply, _ = await greet(temporal_client, task_queue)
+    greeting = Greeting(name="Ada", sent_at=datetime(2026, 11, 25, 9, 30, tzinfo=UTC))
+    async with Worker(
+        temporal_client,
+        task_queue=task_queue,
+        workflows=[GreetingWorkflow],
+        activities=[compose_reply],
+    ):
+        reply = await temporal_client.execute_workflow(
+            GreetingWorkflow.run, greeting, id=f"greet-{uuid.uuid4()}", task_queue=task_queue
+        )
 
     assert reply == Reply(
         text="Hello, Ada!", greeting_sent_at=datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
@@ -39,17 +35,30 @@ async def test_pydantic_models_round_trip_through_a_real_server(
     assert isinstance(reply.greeting_sent_at, datetime)
 
 
-async def test_a_replayer_with_the_plugin_replays_what_workers_wrote(
+async def test_a_replayer_needs_the_plugin_to_replay_what_workers_wrote(
     temporal_client: Client, task_queue: str
 ) -> None:
-    """Replaying a real history with ShadowPlugin decodes it exactly as the worker did."""
-    _, history = await greet(temporal_client, task_queue)
+    """A real history replays with ShadowPlugin, and fails to without it."""
+    async with Worker(temporal_client, task_queue=task_queue, workflows=[TotalWorkflow]):
+        handle = await temporal_client.start_workflow(
+            TotalWorkflow.run,
+            [Decimal("0.10"), Decimal("0.20")],
+            id=f"total-{uuid.uuid4()}",
+            task_queue=task_queue,
+        )
+        total = await handle.result()
+    history = await handle.fetch_history()
 
-    result = await Replayer(workflows=[GreetingWorkflow], plugins=[ShadowPlugin()]).replay_workflow(
+    with_plugin = await Replayer(
+        workflows=[TotalWorkflow], plugins=[ShadowPlugin()]
+    ).replay_workflow(history, raise_on_replay_failure=False)
+    without_plugin = await Replayer(workflows=[TotalWorkflow]).replay_workflow(
         history, raise_on_replay_failure=False
     )
 
-    assert result.replay_failure is None
+    assert total == Decimal("0.30")
+    assert with_plugin.replay_failure is None
+    assert without_plugin.replay_failure is not None
 
 
 def test_installs_the_pydantic_payload_converter() -> None:
@@ -72,13 +81,3 @@ def test_keeps_a_payload_converter_chosen_explicitly() -> None:
     config = ShadowPlugin().configure_client({"data_converter": chosen})
 
     assert config["data_converter"].payload_converter_class is OwnConverter
-
-
-async def test_passes_shadow_sdk_through_the_workflow_sandbox(temporal_client: Client) -> None:
-    """Workers import shadow_sdk once instead of once per workflow run."""
-    worker = Worker(temporal_client, task_queue="unused", workflows=[GreetingWorkflow])
-
-    runner = worker.config(active_config=True)["workflow_runner"]
-
-    assert isinstance(runner, SandboxedWorkflowRunner)
-    assert "shadow_sdk" in runner.restrictions.passthrough_modules

