@@ -38,7 +38,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = ROOT / "build" / "demo"
 STARTUP_TIMEOUT = 60.0
-STOP_TIMEOUT = 30.0
+WORKER_DRAIN_SECONDS = 10  # The demo worker's WORKER_GRACEFUL_SHUTDOWN_TIMEOUT.
+STOP_TIMEOUT = 30.0  # Longer than the drain, so a draining worker is not killed.
 
 
 class DemoError(Exception):
@@ -84,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                 "TEMPORAL_ADDRESS": server_address,
                 "TEMPORAL_NAMESPACE": service.namespace,
                 "TEMPORAL_TASK_QUEUE": service.task_queue,
+                "WORKER_GRACEFUL_SHUTDOWN_TIMEOUT": str(WORKER_DRAIN_SECONDS),
             }
             _start_worker(processes, service, env)
             runs = _run_examples(service, env)
@@ -104,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="nox -s demo --", description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=7233, help="Temporal frontend port (7233)")
-    parser.add_argument("--ui-port", type=int, default=8233, help="Temporal Web UI port (8233)")
+    parser.add_argument("--port", type=_port, default=7233, help="Temporal frontend port (7233)")
+    parser.add_argument("--ui-port", type=_port, default=8233, help="Temporal Web UI port (8233)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     parser.add_argument(
         "--keep-running", action="store_true", help="keep server and worker up until Ctrl-C"
@@ -116,8 +118,17 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"{port} is not a TCP port (1-65535)")
+    return port
+
+
 def _check_port_free(host: str, port: int, role: str) -> None:
     with socket.socket() as sock:
+        # As the server will: a port in TIME_WAIT after a previous run is free to use.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as error:
@@ -158,7 +169,11 @@ def _render_and_install(build_dir: Path) -> Service:
     print(f"Installing {service.slug} and this checkout's shadow_sdk into its .venv (uv sync) ...")
     result = subprocess.run(
         [uv.find_uv_bin(), "sync", "--quiet", "--project", str(service.path)],
-        env=_without_virtualenv(os.environ),
+        # nox points UV_PROJECT_ENVIRONMENT at its own session; the service gets its own.
+        env={
+            **_without_virtualenv(os.environ),
+            "UV_PROJECT_ENVIRONMENT": str(service.path / ".venv"),
+        },
         capture_output=True,
         text=True,
         check=False,
@@ -169,8 +184,12 @@ def _render_and_install(build_dir: Path) -> Service:
 
 
 def _without_virtualenv(env: dict[str, str] | os._Environ[str]) -> dict[str, str]:
-    """The environment minus nox's VIRTUAL_ENV, so that the service uses its own .venv."""
-    return {name: value for name, value in env.items() if name != "VIRTUAL_ENV"}
+    """The environment minus nox's virtual environment, so that the service uses its own."""
+    return {
+        name: value
+        for name, value in env.items()
+        if name not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")
+    }
 
 
 @contextlib.contextmanager
@@ -260,7 +279,9 @@ def _stop_on_exit() -> Iterator[_Processes]:
     try:
         yield processes
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Finish stopping, even on a second Ctrl-C.
+        # Finish stopping even on a second Ctrl-C, or when nox loses patience and sends SIGTERM.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         processes.stop_all()
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, previous)

@@ -128,8 +128,12 @@ class ShadowSettings(pydantic_settings.BaseSettings):
     """Workflow task slots of this worker; unset keeps the SDK's default."""
     worker_max_cached_workflows: Annotated[int, Field(ge=0)] | None = None
     """Workflows kept in the sticky cache; unset keeps the SDK's default."""
-    worker_graceful_shutdown_timeout: Seconds = timedelta(seconds=30)
-    """How long in-flight activities may run on after shutdown starts."""
+    worker_graceful_shutdown_timeout: Seconds = timedelta(seconds=25)
+    """How long in-flight activities may run on after shutdown starts.
+
+    25 s fits inside Kubernetes' default ``terminationGracePeriodSeconds`` of 30,
+    leaving the process time to exit before it is killed.
+    """
 
     def __init__(self, *args: Any, **values: Any) -> None:
         try:

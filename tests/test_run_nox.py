@@ -55,4 +55,4 @@ def test_passes_nox_failures_on(tmp_path: Path) -> None:
     )
 
     assert result.returncode != 0
-    assert "missing" in result.stderr
+    assert "Sessions not found: missing" in result.stderr

@@ -8,6 +8,7 @@ each one must be safe to run more than once.
 from __future__ import annotations
 
 import hashlib
+import re
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -17,7 +18,15 @@ from .models import Notification, ProcessedTask, Task
 INVALID_TASK = "InvalidTask"
 """Error type of a task that can never succeed; the retry policy does not retry it."""
 
-MAX_TEXT_LENGTH = 1_000_000
+MAX_TEXT_BYTES = 256 * 1024
+"""Largest document accepted, in UTF-8 bytes.
+
+Temporal refuses payloads over 2 MiB and warns above 512 KiB, and the text is
+stored in the workflow's history with each activity that receives it; larger
+documents belong in object storage, passed to the workflow by reference.
+"""
+
+_TASK_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 
 
 @activity.defn
@@ -28,10 +37,15 @@ async def validate_task(task: Task) -> None:
         ApplicationError: of type ``InvalidTask``, non-retryable, naming every problem.
     """
     problems = []
+    if not _TASK_ID.match(task.task_id):
+        problems.append(
+            f"task id {task.task_id!r} is not 1 to 100 letters, digits, dots, dashes or underscores"
+        )
     if not task.text.strip():
         problems.append("text is empty")
-    if len(task.text) > MAX_TEXT_LENGTH:
-        problems.append(f"text has {len(task.text)} characters, more than {MAX_TEXT_LENGTH}")
+    size = len(task.text.encode())
+    if size > MAX_TEXT_BYTES:
+        problems.append(f"text is {size} bytes, more than {MAX_TEXT_BYTES}")
     if "@" not in task.notify:
         problems.append(f"notify address {task.notify!r} is not an email address")
     if problems:

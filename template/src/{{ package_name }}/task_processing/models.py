@@ -1,4 +1,10 @@
-"""Inputs and outputs of the task processing workflow and its activities."""
+"""Inputs and outputs of the task processing workflow and its activities.
+
+The models hold shapes, not rules. A payload that fails pydantic validation while
+a worker decodes it fails the workflow *task*, which Temporal retries until the
+code changes; a task that breaks a business rule must instead fail the *workflow*,
+cleanly and once. The rules therefore live in the ``validate_task`` activity.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from pydantic import BaseModel, Field
 class Task(BaseModel):
     """A document to process, and who to tell when it is done."""
 
-    task_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
+    task_id: str = Field(description="Business id; the workflow id is derived from it")
     text: str
     notify: str = Field(description="Address that receives the summary")
 

@@ -14,20 +14,23 @@ with workflow.unsafe.imports_passed_through():
 RETRY_POLICY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=5,
+    maximum_interval=timedelta(minutes=1),
     non_retryable_error_types=[INVALID_TASK],
 )
-"""Retry transient failures a few times; never retry a task that is invalid."""
+"""Retry transient failures with backoff for as long as each step's schedule-to-close
+timeout allows; never retry a task that is invalid."""
 
 
 @workflow.defn
 class TaskProcessingWorkflow:
     """Validate a task, process it and notify its owner.
 
-    Every activity has a timeout and the retry policy above: a crashed worker,
-    a slow dependency or a transient error delays the workflow, it does not
-    lose it. An invalid task fails the workflow at once with ``InvalidTask``.
+    Every activity has a start-to-close timeout (one attempt), a
+    schedule-to-close timeout (all attempts) and the retry policy above: a
+    crashed worker or a dependency that is down for a while delays the workflow,
+    it does not lose it; a dependency down for longer than the step's
+    schedule-to-close timeout fails it. An invalid task fails the workflow at
+    once with ``InvalidTask``.
     """
 
     @workflow.run
@@ -37,12 +40,14 @@ class TaskProcessingWorkflow:
             validate_task,
             task,
             start_to_close_timeout=timedelta(seconds=10),
+            schedule_to_close_timeout=timedelta(minutes=5),
             retry_policy=RETRY_POLICY,
         )
         processed = await workflow.execute_activity(
             process_task,
             task,
             start_to_close_timeout=timedelta(minutes=1),
+            schedule_to_close_timeout=timedelta(minutes=30),
             retry_policy=RETRY_POLICY,
         )
         notification_id = await workflow.execute_activity(
@@ -54,6 +59,7 @@ class TaskProcessingWorkflow:
                 idempotency_key=f"{workflow.info().workflow_id}/notify",
             ),
             start_to_close_timeout=timedelta(seconds=30),
+            schedule_to_close_timeout=timedelta(hours=1),
             retry_policy=RETRY_POLICY,
         )
         return TaskResult(
