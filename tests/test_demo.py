@@ -12,19 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from network import accepts_connections, free_port
 
 DEMO = Path(__file__).resolve().parent.parent / "scripts" / "demo.py"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
 @pytest.fixture
@@ -66,8 +56,8 @@ def test_runs_the_example_workflows_and_stops_everything(
         result.stdout
     )
     assert "Stopped the worker and the Temporal server." in result.stdout
-    assert port_is_free(port)
-    assert port_is_free(ui_port)
+    assert not accepts_connections(port)
+    assert not accepts_connections(ui_port)
     assert "worker stopped" in (tmp_path / "demo" / "worker.log").read_text()
 
 
@@ -133,5 +123,5 @@ def test_keep_running_serves_the_web_ui_until_ctrl_c(
 
     assert kept_demo.returncode == 130, output
     assert "stopped everything it had started" in output
-    assert port_is_free(port)
-    assert port_is_free(ui_port)
+    assert not accepts_connections(port)
+    assert not accepts_connections(ui_port)

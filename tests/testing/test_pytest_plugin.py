@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
 
 import pytest
+from network import accepts_connections, free_port
 
 from shadow_sdk.testing import TEMPORAL_CLI, find_binary
 
@@ -30,17 +30,6 @@ def inner_suite(pytester: pytest.Pytester) -> pytest.Pytester:
     )
     pytester.makepyfile(test_inner=INNER_TESTS)
     return pytester
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def accepts_connections(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.fixture
