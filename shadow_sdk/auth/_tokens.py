@@ -1,0 +1,312 @@
+"""JSON Web Tokens: issue them, and verify them against an algorithm allow-list."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from shadow_sdk._exceptions import TokenError
+
+ROLES_CLAIM = "roles"
+"""Claim holding the caller's roles, a list of strings."""
+NAMESPACES_CLAIM = "namespaces"
+"""Optional claim restricting the token to these namespaces, a list of strings."""
+MIN_HS256_SECRET_BYTES = 32
+_REQUIRED_CLAIMS = ("sub", "exp", "iat")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is calling, as a verified token says.
+
+    Attributes:
+        subject: The ``sub`` claim.
+        roles: The ``roles`` claim.
+        namespaces: The ``namespaces`` claim, or ``None`` when the token does not
+            restrict namespaces.
+        claims: Every claim of the token.
+    """
+
+    subject: str
+    roles: frozenset[str]
+    namespaces: frozenset[str] | None = None
+    claims: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+class TokenVerifier:
+    """Verifies tokens signed with one kind of key, and nothing else.
+
+    The accepted algorithms follow from the key: HS256 for a shared secret (local
+    development), RS256 for an RSA public key, ES256 for a P-256 public key, and
+    the algorithm of each key in a JWKS document (chosen by the token's ``kid``).
+    A token with any other ``alg`` is refused before its signature is looked at,
+    which rules out ``alg: none`` and HS256 tokens "signed" with a public key.
+
+    ``sub``, ``exp`` and ``iat`` are required; ``aud`` and ``iss`` too when
+    configured. Time claims are judged against the ``now`` given to
+    :meth:`verify`, so that workflow code can judge a token by the time of the
+    event that carried it, not by the wall clock of a later replay.
+
+    Args:
+        hs256_secret: Shared secret, at least 32 bytes.
+        public_key: PEM of an RSA or P-256 public key.
+        jwks: A JWKS document (``{"keys": [...]}``) of public keys.
+        audience: Required ``aud``.
+        issuer: Required ``iss``.
+        leeway: Clock skew tolerated on ``exp``, ``nbf`` and ``iat``.
+    """
+
+    def __init__(
+        self,
+        *,
+        hs256_secret: str | bytes | None = None,
+        public_key: str | bytes | None = None,
+        jwks: Mapping[str, Any] | None = None,
+        audience: str | None = None,
+        issuer: str | None = None,
+        leeway: timedelta = timedelta(seconds=30),
+    ) -> None:
+        sources = {"hs256_secret": hs256_secret, "public_key": public_key, "jwks": jwks}
+        given = [name for name, value in sources.items() if value is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of hs256_secret, public_key, jwks; got {given}")
+        self._keys: dict[tuple[str, str | None], Any] = {}
+        if hs256_secret is not None:
+            self._keys["HS256", None] = _hs256_secret(hs256_secret)
+        elif public_key is not None:
+            key = serialization.load_pem_public_key(_bytes(public_key))
+            self._keys[_algorithm_of(key, "public_key"), None] = key
+        elif jwks is not None:
+            for jwk in jwt.PyJWKSet.from_dict(dict(jwks)).keys:
+                if jwk.algorithm_name not in ("RS256", "ES256"):
+                    raise ValueError(
+                        f"jwks: key {jwk.key_id!r} uses {jwk.algorithm_name}, not RS256 or ES256"
+                    )
+                self._keys[jwk.algorithm_name, jwk.key_id] = jwk.key
+        self.audience = audience
+        self.issuer = issuer
+        self.leeway = leeway
+
+    @property
+    def algorithms(self) -> tuple[str, ...]:
+        """The algorithms this verifier accepts."""
+        return tuple(sorted({algorithm for algorithm, _ in self._keys}))
+
+    def verify(
+        self, token: str, *, now: datetime | None = None, check_time: bool = True
+    ) -> Identity:
+        """Return the token's identity, or raise why it is not valid.
+
+        Args:
+            token: The encoded JWT.
+            now: The time to judge ``exp``, ``nbf`` and ``iat`` by; the wall clock if omitted.
+            check_time: ``False`` skips the time claims (for identity inherited from a
+                call that was verified when it was made).
+
+        Raises:
+            TokenError: With the reason: malformed, algorithm not accepted, unknown key,
+                bad signature, expired, not yet valid, wrong audience or issuer, or a
+                missing or ill-typed claim.
+        """
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as error:
+            raise TokenError(f"malformed token: {error}") from None
+        algorithm = header.get("alg")
+        if algorithm not in self.algorithms:
+            raise TokenError(
+                f"algorithm {algorithm!r} is not accepted; this verifier accepts "
+                f"{', '.join(self.algorithms)}"
+            )
+        key = self._key(algorithm, header.get("kid"))
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[algorithm],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={
+                    "require": [*_REQUIRED_CLAIMS, *self._configured_claims()],
+                    "verify_exp": False,  # Judged below, against `now`.
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                    "verify_aud": self.audience is not None,
+                    "verify_iss": self.issuer is not None,
+                },
+            )
+        except jwt.InvalidSignatureError:
+            raise TokenError("bad signature") from None
+        except jwt.MissingRequiredClaimError as error:
+            raise TokenError(f"missing claim {error.claim!r}") from None
+        except jwt.InvalidAudienceError:
+            raise TokenError(f"wrong audience: expected {self.audience!r}") from None
+        except jwt.InvalidIssuerError:
+            raise TokenError(f"wrong issuer: expected {self.issuer!r}") from None
+        except jwt.PyJWTError as error:
+            raise TokenError(f"malformed token: {error}") from None
+        if check_time:
+            self._check_time(claims, now or datetime.now(UTC))
+        return _identity(claims)
+
+    def _configured_claims(self) -> list[str]:
+        return [claim for claim, value in (("aud", self.audience), ("iss", self.issuer)) if value]
+
+    def _key(self, algorithm: str, key_id: object) -> Any:
+        if (algorithm, None) in self._keys:
+            return self._keys[algorithm, None]
+        if not isinstance(key_id, str) or (algorithm, key_id) not in self._keys:
+            known = sorted(kid for _, kid in self._keys if kid)
+            raise TokenError(f"unknown signing key {key_id!r}; known keys: {', '.join(known)}")
+        return self._keys[algorithm, key_id]
+
+    def _check_time(self, claims: Mapping[str, Any], now: datetime) -> None:
+        timestamp = now.timestamp()
+        leeway = self.leeway.total_seconds()
+        for claim in ("exp", "iat", "nbf"):
+            if claim in claims and not isinstance(claims[claim], int | float):
+                raise TokenError(f"claim {claim!r} is not a number")
+        if timestamp > claims["exp"] + leeway:
+            raise TokenError(f"expired at {_iso(claims['exp'])}")
+        if "nbf" in claims and timestamp < claims["nbf"] - leeway:
+            raise TokenError(f"not valid before {_iso(claims['nbf'])}")
+        if timestamp < claims["iat"] - leeway:
+            raise TokenError(f"issued in the future, at {_iso(claims['iat'])}")
+
+
+class TokenIssuer:
+    """Issues tokens that a matching :class:`TokenVerifier` accepts.
+
+    Args:
+        hs256_secret: Shared secret, at least 32 bytes (HS256).
+        private_key: PEM of an RSA (RS256) or P-256 (ES256) private key.
+        key_id: ``kid`` header, so that verifiers with a JWKS pick the right key.
+        audience: ``aud`` claim.
+        issuer: ``iss`` claim.
+    """
+
+    def __init__(
+        self,
+        *,
+        hs256_secret: str | bytes | None = None,
+        private_key: str | bytes | None = None,
+        key_id: str | None = None,
+        audience: str | None = None,
+        issuer: str | None = None,
+    ) -> None:
+        if (hs256_secret is None) == (private_key is None):
+            raise ValueError("give exactly one of hs256_secret, private_key")
+        self._key: Any
+        if hs256_secret is not None:
+            self._key, self.algorithm = _hs256_secret(hs256_secret), "HS256"
+        else:
+            self._key = serialization.load_pem_private_key(
+                _bytes(private_key or b""), password=None
+            )
+            self.algorithm = _algorithm_of(self._key.public_key(), "private_key")
+        self.key_id = key_id
+        self.audience = audience
+        self.issuer = issuer
+
+    def issue(
+        self,
+        subject: str,
+        roles: Iterable[str],
+        *,
+        namespaces: Iterable[str] | None = None,
+        ttl: timedelta = timedelta(hours=1),
+        now: datetime | None = None,
+        claims: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Return a signed token for ``subject`` with ``roles``, valid for ``ttl``.
+
+        Args:
+            subject: ``sub``: who the token speaks for.
+            roles: ``roles``: what the policy lets them do.
+            namespaces: ``namespaces``: restrict the token to these namespaces.
+            ttl: Lifetime from ``now``.
+            now: Issue time; the wall clock if omitted.
+            claims: Further claims, which do not override the ones above.
+        """
+        issued = now or datetime.now(UTC)
+        payload: dict[str, Any] = {
+            **(claims or {}),
+            "sub": subject,
+            ROLES_CLAIM: sorted(roles),
+            "iat": int(issued.timestamp()),
+            "exp": int((issued + ttl).timestamp()),
+        }
+        if namespaces is not None:
+            payload[NAMESPACES_CLAIM] = sorted(namespaces)
+        if self.audience:
+            payload["aud"] = self.audience
+        if self.issuer:
+            payload["iss"] = self.issuer
+        headers = {"kid": self.key_id} if self.key_id else None
+        return jwt.encode(payload, self._key, algorithm=self.algorithm, headers=headers)
+
+
+def _identity(claims: Mapping[str, Any]) -> Identity:
+    subject = claims["sub"]
+    if not isinstance(subject, str) or not subject:
+        raise TokenError("claim 'sub' is not a non-empty string")
+    return Identity(
+        subject=subject,
+        roles=_string_set(claims, ROLES_CLAIM) or frozenset(),
+        namespaces=_string_set(claims, NAMESPACES_CLAIM),
+        claims=dict(claims),
+    )
+
+
+def _string_set(claims: Mapping[str, Any], name: str) -> frozenset[str] | None:
+    if name not in claims:
+        return None
+    value = claims[name]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise TokenError(f"claim {name!r} is not a list of strings")
+    return frozenset(value)
+
+
+def _hs256_secret(secret: str | bytes) -> bytes:
+    secret = _bytes(secret)
+    if len(secret) < MIN_HS256_SECRET_BYTES:
+        raise ValueError(
+            f"hs256_secret: {len(secret)} bytes; HS256 needs at least {MIN_HS256_SECRET_BYTES}"
+        )
+    return secret
+
+
+def _algorithm_of(key: object, parameter: str) -> str:
+    if isinstance(key, rsa.RSAPublicKey):
+        return "RS256"
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
+        return "ES256"
+    raise ValueError(
+        f"{parameter}: only RSA and P-256 keys are supported, not {type(key).__name__}"
+    )
+
+
+def _bytes(value: str | bytes) -> bytes:
+    return value.encode() if isinstance(value, str) else value
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+def load_jwks(text: str | bytes) -> dict[str, Any]:
+    """Parse a JWKS document, naming what is wrong with it."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not JSON: {error}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise ValueError('not a JWKS document: expected {"keys": [...]}')
+    return document

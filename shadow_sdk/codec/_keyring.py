@@ -1,0 +1,187 @@
+"""KeyRing: AES-256 keys by id, one of them active."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from shadow_sdk._exceptions import SettingsError, UnknownKeyError
+
+KEY_BYTES = 32
+KEY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+ACTIVE_FILE = "ACTIVE"
+"""In a key directory, the file that names the active key (optional)."""
+
+
+def decode_key(text: str, *, key_id: str, source: str) -> bytes:
+    """Decode a base64 AES-256 key, or fail naming the key and where it came from.
+
+    Args:
+        text: The key in standard or URL-safe base64, padded or not.
+        key_id: The key's id, for the error message.
+        source: Where the key came from, for example ``CODEC_KEYS``.
+
+    Returns:
+        The 32 key bytes.
+
+    Raises:
+        SettingsError: The text is not base64 or not 32 bytes; the key itself is never shown.
+    """
+    compact = "".join(text.split())
+    padded = compact + "=" * (-len(compact) % 4)
+    try:
+        key = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        raise SettingsError([f"{source}: key {key_id!r} is not base64"]) from None
+    if len(key) != KEY_BYTES:
+        raise SettingsError(
+            [f"{source}: key {key_id!r} is {len(key)} bytes; an AES-256 key is {KEY_BYTES}"]
+        )
+    return key
+
+
+def check_key_id(key_id: str, *, source: str) -> str:
+    """Return ``key_id`` if it is a valid key id (it is written into every payload)."""
+    if not KEY_ID.match(key_id):
+        problem = "is not 1 to 64 letters, digits, dots, dashes or underscores"
+        raise SettingsError([f"{source}: key id {key_id!r} {problem}"])
+    return key_id
+
+
+class KeyRing:
+    """AES-256-GCM keys by id: the active key encrypts, every key decrypts.
+
+    Rotating a key is: add the new key, make it active, and keep the old one until
+    no workflow history needs it any more.
+
+    A key ring read from a directory (a Kubernetes secret mounted as files, one
+    file per key, named by key id, holding the base64 key) reads the directory
+    again, at most once a second, when asked for a key id it does not have. A
+    key added to the secret is therefore picked up without a restart, and a
+    workflow task that failed for want of it succeeds on its next retry.
+
+    Args:
+        keys: Key bytes by key id.
+        active: Id of the key that encrypts; may be omitted when there is one key.
+        directory: The directory the keys came from, read again on a miss.
+        reload_interval: Least seconds between two readings of ``directory``.
+    """
+
+    def __init__(
+        self,
+        keys: Mapping[str, bytes],
+        *,
+        active: str | None = None,
+        directory: Path | None = None,
+        reload_interval: float = 1.0,
+    ) -> None:
+        if not keys:
+            raise ValueError("keys: a key ring needs at least one key")
+        for key_id, key in keys.items():
+            check_key_id(key_id, source="keys")
+            if len(key) != KEY_BYTES:
+                raise ValueError(f"keys: key {key_id!r} is {len(key)} bytes, not {KEY_BYTES}")
+        if active is None:
+            if len(keys) > 1:
+                raise ValueError(f"active: {len(keys)} keys are given; say which one encrypts")
+            active = next(iter(keys))
+        if active not in keys:
+            raise ValueError(f"active: {active!r} is not one of the keys {sorted(keys)}")
+        self._ciphers = {key_id: AESGCM(key) for key_id, key in keys.items()}
+        self._active = active
+        self._directory = directory
+        self._reload_interval = reload_interval
+        self._lock = threading.Lock()
+        self._last_reload = time.monotonic()
+
+    @classmethod
+    def from_directory(
+        cls, directory: Path, *, active: str | None = None, reload_interval: float = 1.0
+    ) -> KeyRing:
+        """Read one key per file; the file name is the key id.
+
+        The active key is ``active`` if given, else the id written in a file named
+        ``ACTIVE`` in the directory, else the only key. Hidden files (such as the
+        ``..data`` links Kubernetes makes) are ignored.
+
+        Raises:
+            SettingsError: A key or key id is invalid, or the active key is unclear.
+        """
+        keys = _read_directory(directory)
+        if active is None and (directory / ACTIVE_FILE).is_file():
+            active = (directory / ACTIVE_FILE).read_text().strip()
+        source = str(directory)
+        if not keys:
+            raise SettingsError([f"{source}: holds no key files"])
+        if active is None and len(keys) > 1:
+            raise SettingsError(
+                [f"{source}: holds {len(keys)} keys; name the active one in CODEC_ACTIVE_KEY_ID "
+                 f"or in a file named {ACTIVE_FILE}"]
+            )  # fmt: skip
+        if active is not None and active not in keys:
+            raise SettingsError([f"{source}: active key {active!r} is not one of {sorted(keys)}"])
+        return cls(keys, active=active, directory=directory, reload_interval=reload_interval)
+
+    @property
+    def active_id(self) -> str:
+        """Id of the key that encrypts."""
+        return self._active
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Ids of every key that decrypts, sorted."""
+        return tuple(sorted(self._ciphers))
+
+    def active_cipher(self) -> tuple[str, AESGCM]:
+        """The active key's id and cipher."""
+        return self._active, self._ciphers[self._active]
+
+    def cipher(self, key_id: str) -> AESGCM:
+        """The cipher of ``key_id``, reading the key directory again if it is new.
+
+        Raises:
+            UnknownKeyError: No key has that id.
+        """
+        cipher = self._ciphers.get(key_id)
+        if cipher is None:
+            self._reload()
+            cipher = self._ciphers.get(key_id)
+        if cipher is None:
+            raise UnknownKeyError(key_id, f"no such key; the key ring has {', '.join(self.ids)}")
+        return cipher
+
+    def _reload(self) -> None:
+        if self._directory is None:
+            return
+        with self._lock:
+            if time.monotonic() - self._last_reload < self._reload_interval:
+                return
+            self._last_reload = time.monotonic()
+            try:
+                keys = _read_directory(self._directory)
+            except (OSError, SettingsError):
+                return  # A half-written secret; the next miss tries again.
+            self._ciphers = {
+                **{key_id: AESGCM(key) for key_id, key in keys.items()},
+                **self._ciphers,
+            }
+
+    def __repr__(self) -> str:
+        return f"KeyRing(ids={list(self.ids)}, active={self._active!r})"
+
+
+def _read_directory(directory: Path) -> dict[str, bytes]:
+    keys = {}
+    for path in sorted(directory.iterdir()):
+        if path.name.startswith(".") or path.name == ACTIVE_FILE or not path.is_file():
+            continue
+        key_id = check_key_id(path.name, source=str(directory))
+        keys[key_id] = decode_key(path.read_text(), key_id=key_id, source=str(path))
+    return keys
