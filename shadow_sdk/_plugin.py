@@ -14,7 +14,6 @@ import temporalio.worker
 import temporalio.worker.workflow_sandbox
 
 from shadow_sdk.auth import AuthInterceptor
-from shadow_sdk.codec import CodecChain, CompressionCodec, EncryptionCodec
 
 if TYPE_CHECKING:
     from shadow_sdk._settings import ShadowSettings
@@ -69,13 +68,7 @@ class ShadowPlugin(temporalio.plugin.SimplePlugin):
     @classmethod
     def from_settings(cls, settings: ShadowSettings) -> ShadowPlugin:
         """The plugin that ``settings`` describe: encryption keys, compression, tokens, policy."""
-        codec: temporalio.converter.PayloadCodec | None = None
-        key_ring = settings.key_ring()
-        if key_ring is not None:
-            codec = EncryptionCodec(key_ring)
-            if settings.codec_compression_threshold is not None:
-                compression = CompressionCodec(threshold=settings.codec_compression_threshold)
-                codec = CodecChain([compression, codec])
+        codec = settings.payload_codec()
         token = settings.auth_token_source()
         authorizer = settings.authorizer()
         auth = (

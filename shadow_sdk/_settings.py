@@ -13,6 +13,7 @@ from typing import Annotated, Any, Self, get_args, get_origin
 import pydantic
 import pydantic_core
 import pydantic_settings
+import temporalio.converter
 import temporalio.envconfig
 from pydantic import (
     AliasGenerator,
@@ -32,6 +33,8 @@ from shadow_sdk._exceptions import SettingsError
 from shadow_sdk.auth._interceptor import Authorizer
 from shadow_sdk.auth._policy import Policy
 from shadow_sdk.auth._tokens import TokenVerifier, load_jwks
+from shadow_sdk.codec._compression import CodecChain, CompressionCodec
+from shadow_sdk.codec._encryption import EncryptionCodec
 from shadow_sdk.codec._keyring import KeyRing, check_key_id, decode_key
 
 HOST_PORT = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(?P<port>\d{1,5})$")
@@ -108,8 +111,8 @@ class ShadowSettings(pydantic_settings.BaseSettings):
     """Frontend address of the Temporal service, as ``host:port``."""
     temporal_namespace: Annotated[str, Field(max_length=255)] = "default"
     """Namespace to connect to."""
-    temporal_task_queue: Annotated[str, Field(max_length=1000)]
-    """Task queue the worker polls and clients start workflows on."""
+    temporal_task_queue: Annotated[str, Field(max_length=1000)] | None = None
+    """Task queue the worker polls and clients start workflows on; a worker needs one."""
     temporal_api_key: SecretStr | None = None
     """API key (Temporal Cloud); turns TLS on unless ``TEMPORAL_TLS`` is false."""
     temporal_api_key_file: FilePath | None = None
@@ -270,8 +273,8 @@ class ShadowSettings(pydantic_settings.BaseSettings):
 
     @field_validator("temporal_namespace", "temporal_task_queue")
     @classmethod
-    def _check_name(cls, name: str) -> str:
-        if not _NAME.match(name):
+    def _check_name(cls, name: str | None) -> str | None:
+        if name is not None and not _NAME.match(name):
             raise ValueError("must not be empty or contain whitespace")
         return name
 
@@ -385,6 +388,34 @@ class ShadowSettings(pydantic_settings.BaseSettings):
     def key_ring(self) -> KeyRing | None:
         """The encryption keys, or ``None`` when payloads are not encrypted."""
         return self._key_ring
+
+    def payload_codec(
+        self, key_ring: KeyRing | None = None
+    ) -> temporalio.converter.PayloadCodec | None:
+        """Compression (if configured) then encryption with ``key_ring`` or :meth:`key_ring`.
+
+        Compression is in the chain even when off, so that payloads others
+        compressed still decode.
+        """
+        key_ring = key_ring or self._key_ring
+        if key_ring is None:
+            return None
+        compression = CompressionCodec(threshold=self.codec_compression_threshold)
+        return CodecChain([compression, EncryptionCodec(key_ring)])
+
+    def codec_server_key_rings(self) -> dict[str, KeyRing]:
+        """Key ring by namespace for the codec server.
+
+        From ``CODEC_SERVER_KEYS_DIR`` (a key directory per namespace, named after
+        it) if set, else this worker's keys for ``TEMPORAL_NAMESPACE``.
+        """
+        if self.codec_server_keys_dir is None:
+            return {} if self._key_ring is None else {self.temporal_namespace: self._key_ring}
+        return {
+            directory.name: KeyRing.from_directory(directory)
+            for directory in sorted(self.codec_server_keys_dir.iterdir())
+            if directory.is_dir() and not directory.name.startswith(".")
+        }
 
     def authorizer(self) -> Authorizer | None:
         """The token verifier and policy of a worker, or ``None`` without auth."""

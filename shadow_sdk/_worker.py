@@ -14,6 +14,7 @@ import temporalio.client
 import temporalio.worker
 
 from shadow_sdk._client import api_key_watch, connect
+from shadow_sdk._exceptions import SettingsError
 from shadow_sdk._settings import ShadowSettings
 
 logger = logging.getLogger("shadow_sdk.worker")
@@ -55,6 +56,8 @@ class ShadowWorker:
         activities: Sequence[Callable[..., Any]] = (),
         **options: Any,
     ) -> None:
+        if settings.temporal_task_queue is None and "task_queue" not in options:
+            raise SettingsError(["TEMPORAL_TASK_QUEUE: a worker needs a task queue to poll"])
         from_settings = {
             "task_queue": settings.temporal_task_queue,
             "graceful_shutdown_timeout": settings.worker_graceful_shutdown_timeout,

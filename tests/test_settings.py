@@ -72,12 +72,9 @@ def test_every_invalid_variable_is_named_with_its_value(monkeypatch: pytest.Monk
     assert str(excinfo.value).startswith("invalid settings:\n  TEMPORAL_ADDRESS=")
 
 
-def test_a_missing_task_queue_is_named() -> None:
-    """The task queue has no sensible default, so leaving it out is an error."""
-    with pytest.raises(SettingsError) as excinfo:
-        ShadowSettings()
-
-    assert problems_of(excinfo) == "TEMPORAL_TASK_QUEUE: Field required"
+def test_the_task_queue_is_optional_for_tools() -> None:
+    """Only a worker needs a task queue (see test_worker); tools and clients may omit it."""
+    assert ShadowSettings().temporal_task_queue is None
 
 
 @pytest.mark.parametrize("address", ["localhost", "localhost:0", "localhost:70000", "a b:7233"])

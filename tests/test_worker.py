@@ -17,7 +17,7 @@ from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from workflows import SlowStepWorkflow, slow_step
 
-from shadow_sdk import ShadowPlugin, ShadowSettings, ShadowWorker
+from shadow_sdk import SettingsError, ShadowPlugin, ShadowSettings, ShadowWorker
 
 WORKER_PROCESS = Path(__file__).with_name("worker_process.py")
 
@@ -50,6 +50,14 @@ async def test_applies_settings_to_the_worker(temporal_client: Client, task_queu
     assert config.get("max_concurrent_workflow_tasks") == 3
     assert config.get("max_cached_workflows") == 11
     assert config.get("graceful_shutdown_timeout") == timedelta(seconds=12)
+
+
+async def test_a_worker_without_task_queue_is_named(temporal_client: Client) -> None:
+    """The task queue has no sensible default, so a worker without one stops at start-up."""
+    with pytest.raises(SettingsError) as excinfo:
+        ShadowWorker(temporal_client, ShadowSettings(), activities=[slow_step])
+
+    assert excinfo.value.problems == ("TEMPORAL_TASK_QUEUE: a worker needs a task queue to poll",)
 
 
 async def test_explicit_worker_options_win_over_settings(

@@ -2,19 +2,20 @@
 
 :class:`EncryptionCodec` encrypts every payload with AES-256-GCM in the format of
 Temporal's own encryption samples; :class:`KeyRing` holds the keys and makes
-rotation a configuration change. :func:`codec_from_settings` builds the codec a
-worker and its clients use, and :func:`create_codec_server` the HTTP server that
-lets authorized people read payloads in the Web UI and CLI.
+rotation a configuration change. :func:`create_codec_server` builds the HTTP
+server that lets authorized people read payloads in the Web UI and CLI.
 """
 
 from shadow_sdk.codec._compression import CodecChain, CompressionCodec
 from shadow_sdk.codec._encryption import EncryptionCodec
 from shadow_sdk.codec._keyring import KeyRing, decode_key
+from shadow_sdk.codec._server import create_codec_server
 
 __all__ = [
     "CodecChain",
     "CompressionCodec",
     "EncryptionCodec",
     "KeyRing",
+    "create_codec_server",
     "decode_key",
 ]

@@ -30,13 +30,16 @@ class CompressionCodec(temporalio.converter.PayloadCodec):
         configured; turn it on only for payloads no attacker can partly choose.
 
     Args:
-        threshold: Smallest serialized payload, in bytes, worth compressing.
+        threshold: Smallest serialized payload, in bytes, worth compressing;
+            ``None`` never compresses but still decompresses what others compressed.
         level: zlib level, 1 (fast) to 9 (small).
         max_size: Largest payload decompression may produce, against zlib bombs.
     """
 
-    def __init__(self, *, threshold: int, level: int = 6, max_size: int = 64 * 1024 * 1024) -> None:
-        if threshold < 0:
+    def __init__(
+        self, *, threshold: int | None, level: int = 6, max_size: int = 64 * 1024 * 1024
+    ) -> None:
+        if threshold is not None and threshold < 0:
             raise ValueError(f"threshold: {threshold} is negative")
         if not 1 <= level <= 9:
             raise ValueError(f"level: {level} is not a zlib level 1-9")
@@ -46,6 +49,8 @@ class CompressionCodec(temporalio.converter.PayloadCodec):
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         """See base class."""
+        if self.threshold is None:
+            return list(payloads)
         encoded = []
         for payload in payloads:
             serialized = payload.SerializeToString()
