@@ -34,7 +34,7 @@ from aiohttp import web
 
 from shadow_sdk._exceptions import CodecError, SettingsError
 from shadow_sdk._settings import Seconds, ShadowSettings
-from shadow_sdk.auth import TokenIssuer
+from shadow_sdk.auth import TokenIssuer, redact_tokens
 from shadow_sdk.codec import create_codec_server
 from shadow_sdk.codec._keyring import KEY_BYTES, check_key_id
 
@@ -147,7 +147,7 @@ def decode(settings: ShadowSettings, args: argparse.Namespace) -> int:
     except CodecError as error:
         print(f"shadow decode: {error}", file=sys.stderr)
         return 1
-    for original, plain in zip(payloads, decoded, strict=True):
+    for original, plain in zip(payloads, redact_tokens(decoded), strict=True):
         original.CopyFrom(plain)
     readable = _readable(google.protobuf.json_format.MessageToDict(history))
     print(json.dumps(readable, indent=2))

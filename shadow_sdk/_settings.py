@@ -353,8 +353,8 @@ class ShadowSettings(pydantic_settings.BaseSettings):
     def _build_authorizer(self) -> Authorizer | None:
         try:
             if self.auth_hs256_secret is not None:
-                verifier = self._verifier(hs256_secret=self.auth_hs256_secret.get_secret_value())
                 where = "AUTH_HS256_SECRET"
+                verifier = self._verifier(hs256_secret=self.auth_hs256_secret.get_secret_value())
             elif self.auth_public_key_path is not None:
                 where = "AUTH_PUBLIC_KEY_PATH"
                 verifier = self._verifier(public_key=self.auth_public_key_path.read_bytes())

@@ -14,6 +14,7 @@ from shadow_sdk.auth._interceptor import (
     Authorizer,
     AuthWorkflowInboundInterceptor,
     current_identity,
+    redact_tokens,
 )
 from shadow_sdk.auth._policy import DEFAULT_ROLES, PERMISSIONS, Grant, Policy
 from shadow_sdk.auth._tokens import Identity, TokenIssuer, TokenVerifier, load_jwks
@@ -33,4 +34,5 @@ __all__ = [
     "TokenVerifier",
     "current_identity",
     "load_jwks",
+    "redact_tokens",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NoReturn
@@ -23,6 +23,9 @@ from shadow_sdk.auth._tokens import Identity, TokenVerifier
 
 HEADER = "shadow-auth-token"
 """Temporal header that carries the caller's token."""
+TOKEN_MARKER = ("shadow-payload", b"auth-token")
+"""Metadata entry that marks a payload as a token, so that decoding tools can redact it."""
+_REDACTED = "<auth token redacted>"
 PERMISSION_DENIED = "PermissionDenied"
 """``ApplicationError`` type of a workflow start that was denied."""
 
@@ -35,6 +38,23 @@ _activity_identity: contextvars.ContextVar[Identity | None] = contextvars.Contex
     "shadow_sdk_activity_identity", default=None
 )
 _payloads = temporalio.converter.PayloadConverter.default
+
+
+def redact_tokens(
+    payloads: Iterable[temporalio.api.common.v1.Payload],
+) -> list[temporalio.api.common.v1.Payload]:
+    """Replace decoded token payloads by a placeholder.
+
+    The codec server and ``shadow decode`` show payloads to people; a token they
+    could read in a history would let them act as its subject until it expires.
+    """
+    redacted = []
+    for payload in payloads:
+        if payload.metadata.get(TOKEN_MARKER[0]) == TOKEN_MARKER[1]:
+            payload = _payloads.to_payload(_REDACTED)  # noqa: PLW2901
+            payload.metadata[TOKEN_MARKER[0]] = TOKEN_MARKER[1]
+        redacted.append(payload)
+    return redacted
 
 
 def current_identity() -> Identity | None:
@@ -139,9 +159,13 @@ class AuthInterceptor(temporalio.client.Interceptor, temporalio.worker.Intercept
         self.authorizer = authorizer
 
     def token_payload(self) -> temporalio.api.common.v1.Payload | None:
-        """The current token as a header payload, if there is one."""
+        """The current token as a header payload, marked as a token, if there is one."""
         token = self._token() if callable(self._token) else self._token
-        return None if token is None else _payloads.to_payload(token)
+        if token is None:
+            return None
+        payload = _payloads.to_payload(token)
+        payload.metadata[TOKEN_MARKER[0]] = TOKEN_MARKER[1]
+        return payload
 
     def intercept_client(
         self, next: temporalio.client.OutboundInterceptor

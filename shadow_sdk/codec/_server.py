@@ -13,7 +13,7 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 
 from shadow_sdk._exceptions import AuthError, CodecError, TokenError
-from shadow_sdk.auth import Authorizer, Identity, Policy
+from shadow_sdk.auth import Authorizer, Identity, Policy, redact_tokens
 
 logger = logging.getLogger("shadow_sdk.codec_server")
 
@@ -40,6 +40,9 @@ def create_codec_server(
     operation, so the server can sit under any prefix. The namespace comes from
     the ``X-Namespace`` header (the Web UI and CLI send it) or a
     ``/{namespace}/decode`` path; each namespace has its own codec and keys.
+
+    Decoded auth tokens (from workflow headers) are replaced by a placeholder:
+    whoever may read payloads must not be able to act as someone else.
 
     Every request needs a bearer token whose roles grant ``payload:decode`` or
     ``payload:encode`` in that namespace: 401 without a valid token, 403 without
@@ -109,7 +112,7 @@ class _CodecService:
                 if operation == "encode":
                     result = await codec.encode(payloads)
                 else:
-                    result = await codec.decode(payloads)
+                    result = redact_tokens(await codec.decode(payloads))
             except CodecError as error:
                 raise _Refusal(400, str(error)) from None
         except _Refusal as refusal:

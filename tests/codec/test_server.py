@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
-from shadow_sdk.auth import Authorizer, Policy, TokenIssuer, TokenVerifier
+from shadow_sdk.auth import AuthInterceptor, Authorizer, Policy, TokenIssuer, TokenVerifier
 from shadow_sdk.codec import EncryptionCodec, KeyRing, create_codec_server
 
 SECRET = "codec-server-test-secret-32-bytes!"
@@ -298,3 +298,19 @@ async def test_metadata_in_json_is_base64(post: Post) -> None:
     raw = json.loads(reply.text_body)["payloads"][0]
     assert base64.b64decode(raw["metadata"]["encoding"]) == b"json/plain"
     assert base64.b64decode(raw["data"]) == b'{"card": "4111"}'
+
+
+async def test_decoded_tokens_are_redacted(post: Post) -> None:
+    """A token found in a workflow header is never shown to whoever may read payloads."""
+    token_header = AuthInterceptor(token=ISSUER.issue("admin-user", ["admin"])).token_payload()
+    assert token_header is not None
+    sealed = await CODECS["orders"].encode([token_header, PLAIN])
+
+    reply = await post(
+        "/decode", body(*sealed), headers={"X-Namespace": "orders", **bearer("viewer")}
+    )
+
+    [redacted, plain] = parse(reply.text_body)
+    assert json.loads(redacted.data) == "<auth token redacted>"
+    assert plain == PLAIN
+    assert "admin-user" not in reply.text_body
