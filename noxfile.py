@@ -80,6 +80,14 @@ def docs(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Measure the codec against raw AES-GCM, and token verification, side by side."""
+    session.install("-e", ".")
+    for benchmark in sorted(Path("benchmarks").glob("*.py")):
+        session.run("python", str(benchmark), *session.posargs)
+
+
+@nox.session(default=False)
 def demo(session: nox.Session) -> None:
     """Render a service, run it on a local Temporal dev server and show its workflows."""
     session.install("copier>=9.15", "uv>=0.8")
