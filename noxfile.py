@@ -29,7 +29,9 @@ ANSWER_SETS: dict[str, dict[str, str]] = {
         "description": "Books settled payments into the general ledger.",
         "temporal_namespace": "payments",
         "task_queue": "ledger-tasks",
+        "authorization": "false",
     },
+    "plain": {"encryption": "false", "authorization": "false"},
 }
 
 

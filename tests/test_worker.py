@@ -60,6 +60,21 @@ async def test_a_worker_without_task_queue_is_named(temporal_client: Client) -> 
     assert excinfo.value.problems == ("TEMPORAL_TASK_QUEUE: a worker needs a task queue to poll",)
 
 
+async def test_a_worker_that_must_authorize_needs_a_verifier(
+    temporal_client: Client, task_queue: str
+) -> None:
+    """AUTH_REQUIRED stops a worker that could not verify tokens, not a client that sends one."""
+    settings = ShadowSettings(temporal_task_queue=task_queue, auth_required=True, auth_token="t")
+
+    with pytest.raises(SettingsError) as excinfo:
+        ShadowWorker(temporal_client, settings, activities=[slow_step])
+
+    assert excinfo.value.problems == (
+        "AUTH_REQUIRED: a worker needs AUTH_HS256_SECRET, AUTH_PUBLIC_KEY_PATH or AUTH_JWKS_PATH "
+        "to verify tokens",
+    )
+
+
 async def test_explicit_worker_options_win_over_settings(
     temporal_client: Client, task_queue: str
 ) -> None:

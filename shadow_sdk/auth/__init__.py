@@ -20,15 +20,15 @@ from shadow_sdk.auth._policy import DEFAULT_ROLES, PERMISSIONS, Grant, Policy
 from shadow_sdk.auth._tokens import Identity, TokenIssuer, TokenVerifier, load_jwks
 
 __all__ = [
+    "DEFAULT_ROLES",
+    "HEADER",
+    "PERMISSIONS",
+    "PERMISSION_DENIED",
     "AuthInterceptor",
     "AuthWorkflowInboundInterceptor",
     "Authorizer",
-    "DEFAULT_ROLES",
     "Grant",
-    "HEADER",
     "Identity",
-    "PERMISSIONS",
-    "PERMISSION_DENIED",
     "Policy",
     "TokenIssuer",
     "TokenVerifier",

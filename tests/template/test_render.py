@@ -206,3 +206,24 @@ def test_an_undefined_variable_is_an_error(template_copy: Path, tmp_path: Path) 
 
     with pytest.raises(Exception, match="'projct_name' is undefined"):
         render(tmp_path / "service", template=template_copy)
+
+
+@pytest.mark.parametrize(
+    ("encryption", "authorization"),
+    [(True, True), (True, False), (False, True), (False, False)],
+    ids=["both", "encryption only", "authorization only", "neither"],
+)
+def test_security_features_follow_their_answers(
+    tmp_path: Path, encryption: bool, authorization: bool
+) -> None:
+    """Each feature adds its settings, test fixtures and security tests, and nothing else."""
+    service = render(tmp_path / "service", encryption=encryption, authorization=authorization)
+    settings = (service / "src/example_worker/settings.py").read_text()
+    conftest = (service / "tests/conftest.py").read_text()
+
+    assert ("codec_required: bool = True" in settings) is encryption
+    assert ("auth_required: bool = True" in settings) is authorization
+    assert ("TEST_KEYS" in conftest) is encryption
+    assert ("TokenIssuer" in conftest) is authorization
+    assert (service / "tests/test_security.py").exists() is (encryption or authorization)
+    assert ("shadow keygen" in (service / "README.md").read_text()) is encryption
