@@ -5,10 +5,14 @@ Run it with ``nox -s demo`` (arguments after ``--`` are passed on):
 1. render the template with its default answers into ``build/demo/``;
 2. install the generated service into its own ``.venv`` with uv, against this
    checkout's ``shadow_sdk``;
-3. start the Temporal dev server (``temporal server start-dev``, Web UI on);
-4. start the service's worker, then start the example workflows through the
-   service's own command line, one that succeeds and one that is rejected;
-5. print what happened, with links into the Web UI, and stop every process it
+3. make a local encryption key and token secret with the service's ``shadow``
+   command, and start its codec server, so that the Web UI can decrypt payloads;
+4. start the Temporal dev server (``temporal server start-dev``, Web UI on,
+   pointed at the codec server);
+5. start the service's worker, then start the example workflows through the
+   service's own command line: one that succeeds, one that is rejected, and one
+   from a caller whose role may not start workflows;
+6. print what happened, with links into the Web UI, and stop every process it
    started (also on Ctrl-C or failure) unless ``--keep-running`` is given.
 """
 
@@ -18,6 +22,7 @@ import argparse
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -54,6 +59,8 @@ class Service:
     slug: str
     namespace: str
     task_queue: str
+    encryption: bool
+    authorization: bool
 
     @property
     def bin(self) -> Path:
@@ -72,24 +79,34 @@ class Run:
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; return the process's exit status."""
     args = _parse(argv)
+    ports = (
+        (args.port, "Temporal frontend"),
+        (args.ui_port, "Temporal Web UI"),
+        (args.codec_port, "codec server"),
+    )
     try:
-        for port, role in ((args.port, "Temporal frontend"), (args.ui_port, "Temporal Web UI")):
+        for port, role in ports:
             _check_port_free(args.host, port, role)
         service = _render_and_install(args.build_dir)
         with _stop_on_exit() as processes:
             server_address = f"{args.host}:{args.port}"
             ui_url = f"http://{args.host}:{args.ui_port}"
-            _start_server(processes, service, args, server_address)
+            codec_url = f"http://{args.host}:{args.codec_port}" if service.encryption else None
             env = {
                 **_without_virtualenv(os.environ),
                 "TEMPORAL_ADDRESS": server_address,
                 "TEMPORAL_NAMESPACE": service.namespace,
                 "TEMPORAL_TASK_QUEUE": service.task_queue,
                 "WORKER_GRACEFUL_SHUTDOWN_TIMEOUT": str(WORKER_DRAIN_SECONDS),
+                **_security_settings(service),
             }
+            tokens = _tokens(service, env)
+            if codec_url is not None:
+                _start_codec_server(processes, service, env, args, ui_url)
+            _start_server(processes, service, args, server_address, codec_url)
             _start_worker(processes, service, env)
-            runs = _run_examples(service, env)
-            _print_summary(service, server_address, ui_url, runs)
+            runs = _run_examples(service, env, tokens)
+            _print_summary(service, server_address, ui_url, codec_url, runs)
             ok = _as_expected(runs)
             if args.keep_running:
                 print(f"\nEverything keeps running; open {ui_url}. Press Ctrl-C to stop.")
@@ -100,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ndemo: interrupted; stopped everything it had started", file=sys.stderr)
         return 130
-    print("\nStopped the worker and the Temporal server.")
+    print("\nStopped everything the demo started.")
     return 0 if ok else 1
 
 
@@ -108,6 +125,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="nox -s demo --", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=_port, default=7233, help="Temporal frontend port (7233)")
     parser.add_argument("--ui-port", type=_port, default=8233, help="Temporal Web UI port (8233)")
+    parser.add_argument("--codec-port", type=_port, default=8081, help="codec server port (8081)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     parser.add_argument(
         "--keep-running", action="store_true", help="keep server and worker up until Ctrl-C"
@@ -165,6 +183,8 @@ def _render_and_install(build_dir: Path) -> Service:
         slug=answers["project_slug"],
         namespace=answers["temporal_namespace"],
         task_queue=answers["task_queue"],
+        encryption=answers["encryption"],
+        authorization=answers["authorization"],
     )
     print(f"Installing {service.slug} and this checkout's shadow_sdk into its .venv (uv sync) ...")
     result = subprocess.run(
@@ -287,11 +307,75 @@ def _stop_on_exit() -> Iterator[_Processes]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _shadow(service: Service, env: dict[str, str], *args: str) -> str:
+    """Run the service's `shadow` command and return what it printed."""
+    result = subprocess.run(
+        [str(service.bin / "shadow"), *args], env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise DemoError(f"'shadow {' '.join(args)}' failed:\n{result.stderr}")
+    return result.stdout.strip()
+
+
+def _security_settings(service: Service) -> dict[str, str]:
+    """A throwaway key and token secret for this demo run, as variables."""
+    settings = {}
+    if service.encryption:
+        print("Making an encryption key: shadow keygen ...")
+        settings["CODEC_KEYS"] = _shadow(service, dict(os.environ), "keygen", "--id", "demo")
+    if service.authorization:
+        settings["AUTH_HS256_SECRET"] = secrets.token_urlsafe(32)
+    return settings
+
+
+def _tokens(service: Service, env: dict[str, str]) -> dict[str, str]:
+    """Tokens for an operator and a viewer, also saved next to the service for the CLI."""
+    if not service.authorization:
+        return {}
+    print("Issuing tokens for an operator and a viewer: shadow token ...")
+    tokens = {}
+    for role in ("operator", "viewer"):
+        token = _shadow(service, env, "token", "--subject", f"demo-{role}", "--role", role)
+        path = service.path.parent / f"{role}.token"
+        path.write_text(token + "\n")
+        path.chmod(0o600)
+        tokens[role] = token
+    return tokens
+
+
+def _start_codec_server(
+    processes: _Processes,
+    service: Service,
+    env: dict[str, str],
+    args: argparse.Namespace,
+    ui_url: str,
+) -> None:
+    print(f"Starting the codec server on port {args.codec_port} (shadow codec-server) ...")
+    output = processes.start(
+        "the codec server",
+        [str(service.bin / "shadow"), "codec-server", "--host", args.host,
+         "--port", str(args.codec_port)],
+        env={
+            **env,
+            "CODEC_SERVER_CORS_ORIGINS": ui_url,
+            # The dev server's Web UI sends no token; on loopback it may read payloads.
+            "CODEC_SERVER_ANONYMOUS_ROLE": "viewer",
+        },
+        log=service.path.parent / "codec-server.log",
+    )  # fmt: skip
+    output.wait_for("codec server on", "the codec server")
+
+
 def _start_server(
-    processes: _Processes, service: Service, args: argparse.Namespace, address: str
+    processes: _Processes,
+    service: Service,
+    args: argparse.Namespace,
+    address: str,
+    codec_url: str | None,
 ) -> None:
     print(f"Starting the Temporal dev server on {address} (Web UI on port {args.ui_port}) ...")
     temporal = str(service.bin / "temporal")
+    codec = ["--ui-codec-endpoint", codec_url] if codec_url else []
     output = processes.start(
         "the Temporal dev server",
         [
@@ -301,6 +385,7 @@ def _start_server(
             "--ui-port", str(args.ui_port),
             "--namespace", service.namespace,
             "--log-level", "warn",
+            *codec,
         ],
         env=dict(os.environ),
         log=service.path.parent / "server.log",
@@ -331,20 +416,29 @@ def _start_worker(processes: _Processes, service: Service, env: dict[str, str]) 
     output.wait_for("worker polling", "the worker")
 
 
-def _run_examples(service: Service, env: dict[str, str]) -> list[Run]:
+def _run_examples(service: Service, env: dict[str, str], tokens: dict[str, str]) -> list[Run]:
+    operator = {"AUTH_TOKEN": tokens["operator"]} if "operator" in tokens else {}
+    text = "The quick brown fox jumps over the lazy dog"
     examples = [
-        (
-            "valid task",
-            ["The quick brown fox jumps over the lazy dog", "--notify=demo@example.com"],
-        ),
-        ("empty task, rejected", ["   ", "--notify=demo@example.com"]),
+        ("valid task", [text, "--notify=demo@example.com"], operator),
+        ("empty task, rejected", ["   ", "--notify=demo@example.com"], operator),
     ]
+    if "viewer" in tokens:
+        viewer = {"AUTH_TOKEN": tokens["viewer"]}
+        examples.append(
+            ("valid task from a viewer, denied", [text, "--notify=v@example.com"], viewer)
+        )
     runs = []
-    for label, arguments in examples:
+    for label, arguments, token in examples:
         command = [str(service.bin / service.slug), "start", "task-processing", *arguments]
         print(f"Running: {service.slug} start task-processing {' '.join(map(repr, arguments))}")
         result = subprocess.run(
-            [*command, "--json"], env=env, capture_output=True, text=True, check=False, timeout=120
+            [*command, "--json"],
+            env={**env, **token},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
         )
         try:
             report = json.loads(result.stdout)
@@ -356,15 +450,26 @@ def _run_examples(service: Service, env: dict[str, str]) -> list[Run]:
     return runs
 
 
-def _print_summary(service: Service, address: str, ui_url: str, runs: list[Run]) -> None:
+def _print_summary(
+    service: Service, address: str, ui_url: str, codec_url: str | None, runs: list[Run]
+) -> None:
     print(
         f"\n{service.slug}: rendered from this checkout into {_relative(service.path)}\n"
         f"Temporal server: {address}, namespace {service.namespace!r}, "
         f"task queue {service.task_queue!r}\n"
-        f"Web UI: {ui_url}/namespaces/{service.namespace}/workflows\n"
-        f"Logs: {_relative(service.path.parent / 'server.log')}, "
-        f"{_relative(service.path.parent / 'worker.log')}\n"
+        f"Web UI: {ui_url}/namespaces/{service.namespace}/workflows"
     )
+    if codec_url is not None:
+        print(
+            f"Codec server: {codec_url} (payloads are encrypted; the Web UI decrypts them "
+            "through it)"
+        )
+    logs = ", ".join(
+        _relative(service.path.parent / f"{name}.log")
+        for name in ("server", "worker", "codec-server")
+        if (service.path.parent / f"{name}.log").exists()
+    )
+    print(f"Logs: {logs}\n")
     for run in runs:
         report = run.report
         outcome = (
@@ -376,13 +481,23 @@ def _print_summary(service: Service, address: str, ui_url: str, runs: list[Run])
             f"    {ui_url}/namespaces/{service.namespace}/workflows/"
             f"{report['workflow_id']}/{report['run_id']}/history"
         )
+    if codec_url is not None and runs:
+        token = service.path.parent / "operator.token"
+        auth = f' --codec-auth "Bearer $(cat {_relative(token)})"' if token.exists() else ""
+        print(
+            f"\nWhile it runs (--keep-running), read a history decrypted by the codec server:\n"
+            f"  {_relative(service.bin / 'temporal')} workflow show --address {address} "
+            f"-w {runs[0].report['workflow_id']} --codec-endpoint '{codec_url}/{{namespace}}'{auth}"
+        )
 
 
 def _as_expected(runs: list[Run]) -> bool:
     statuses = [run.report["status"] for run in runs]
-    if statuses == ["completed", "failed"]:
+    expected = ["completed", "failed", "failed"][: len(runs)]
+    denied = [run.report.get("error", "") for run in runs[2:]]
+    if statuses == expected and all(error.startswith("PermissionDenied") for error in denied):
         return True
-    print(f"demo: expected one completed and one rejected workflow, got {statuses}")
+    print(f"demo: expected {expected} (the third denied), got {statuses}")
     return False
 
 

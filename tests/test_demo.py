@@ -17,53 +17,57 @@ from network import accepts_connections, free_port
 DEMO = Path(__file__).resolve().parent.parent / "scripts" / "demo.py"
 
 
+Ports = tuple[int, int, int]
+
+
 @pytest.fixture
-def ports() -> tuple[int, int]:
-    return free_port(), free_port()
+def ports() -> Ports:
+    return free_port(), free_port(), free_port()
 
 
-def demo_command(build_dir: Path, ports: tuple[int, int], *extra: str) -> list[str]:
-    port, ui_port = ports
+def demo_command(build_dir: Path, ports: Ports, *extra: str) -> list[str]:
+    port, ui_port, codec_port = ports
     return [
         sys.executable,
         str(DEMO),
         f"--port={port}",
         f"--ui-port={ui_port}",
+        f"--codec-port={codec_port}",
         f"--build-dir={build_dir}",
         *extra,
     ]
 
 
-def run_demo(build_dir: Path, ports: tuple[int, int]) -> subprocess.CompletedProcess[str]:
+def run_demo(build_dir: Path, ports: Ports) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         demo_command(build_dir, ports), capture_output=True, text=True, timeout=600, check=False
     )
 
 
-def test_runs_the_example_workflows_and_stops_everything(
-    tmp_path: Path, ports: tuple[int, int]
-) -> None:
+def test_runs_the_example_workflows_and_stops_everything(tmp_path: Path, ports: Ports) -> None:
     """One completed and one rejected workflow, with Web UI links; nothing is left running."""
     result = run_demo(tmp_path / "demo", ports)
 
     assert result.returncode == 0, result.stdout + result.stderr
-    port, ui_port = ports
+    port, ui_port, codec_port = ports
     assert f"Temporal server: 127.0.0.1:{port}, namespace 'default'" in result.stdout
+    assert f"Codec server: http://127.0.0.1:{codec_port}" in result.stdout
     assert "valid task: task-processing-" in result.stdout
     assert '"word_count": 9' in result.stdout
     assert "InvalidTask: task " in result.stdout
+    assert "PermissionDenied: workflow:start denied: 'demo-viewer' (viewer)" in result.stdout
     assert f"http://127.0.0.1:{ui_port}/namespaces/default/workflows/task-processing-" in (
         result.stdout
     )
-    assert "Stopped the worker and the Temporal server." in result.stdout
-    assert not accepts_connections(port)
-    assert not accepts_connections(ui_port)
+    assert "Stopped everything the demo started." in result.stdout
+    for used in ports:
+        assert not accepts_connections(used)
     assert "worker stopped" in (tmp_path / "demo" / "worker.log").read_text()
 
 
-def test_a_taken_port_is_named(tmp_path: Path, ports: tuple[int, int]) -> None:
+def test_a_taken_port_is_named(tmp_path: Path, ports: Ports) -> None:
     """The demo refuses to start on a busy port and says which one."""
-    port, _ = ports
+    port = ports[0]
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", port))
         busy.listen()
@@ -75,9 +79,7 @@ def test_a_taken_port_is_named(tmp_path: Path, ports: tuple[int, int]) -> None:
     assert not (tmp_path / "demo").exists()
 
 
-def test_refuses_to_clear_a_directory_it_did_not_make(
-    tmp_path: Path, ports: tuple[int, int]
-) -> None:
+def test_refuses_to_clear_a_directory_it_did_not_make(tmp_path: Path, ports: Ports) -> None:
     """--build-dir pointing at someone's files is an error, not a deletion."""
     (tmp_path / "precious.txt").write_text("keep me")
 
@@ -89,7 +91,7 @@ def test_refuses_to_clear_a_directory_it_did_not_make(
 
 
 @pytest.fixture
-def kept_demo(tmp_path: Path, ports: tuple[int, int]) -> Iterator[subprocess.Popen[str]]:
+def kept_demo(tmp_path: Path, ports: Ports) -> Iterator[subprocess.Popen[str]]:
     demo = subprocess.Popen(
         demo_command(tmp_path / "demo", ports, "--keep-running"),
         stdout=subprocess.PIPE,
@@ -105,7 +107,7 @@ def kept_demo(tmp_path: Path, ports: tuple[int, int]) -> Iterator[subprocess.Pop
 
 
 def test_keep_running_serves_the_web_ui_until_ctrl_c(
-    kept_demo: subprocess.Popen[str], ports: tuple[int, int]
+    kept_demo: subprocess.Popen[str], ports: Ports
 ) -> None:
     """With --keep-running the server and UI stay up; Ctrl-C then stops them all."""
     assert kept_demo.stdout is not None
@@ -114,14 +116,24 @@ def test_keep_running_serves_the_web_ui_until_ctrl_c(
         if "Press Ctrl-C to stop" in line:
             break
         assert time.monotonic() < deadline
-    port, ui_port = ports
+    _, ui_port, codec_port = ports
     with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/namespaces/default/workflows") as page:
         assert page.status == 200
+    # What the Web UI sends the codec server: its own origin, a namespace, no token.
+    ui_request = urllib.request.Request(
+        f"http://127.0.0.1:{codec_port}/decode?preserveStorageRefs=true",
+        data=b'{"payloads": []}',
+        headers={"Origin": f"http://127.0.0.1:{ui_port}", "X-Namespace": "default",
+                 "Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(ui_request) as decoded:  # noqa: S310  A fixed http URL.
+        assert decoded.status == 200
+        assert decoded.headers["Access-Control-Allow-Origin"] == f"http://127.0.0.1:{ui_port}"
 
     kept_demo.send_signal(signal.SIGINT)
     output, _ = kept_demo.communicate(timeout=120)
 
     assert kept_demo.returncode == 130, output
     assert "stopped everything it had started" in output
-    assert not accepts_connections(port)
-    assert not accepts_connections(ui_port)
+    for used in ports:
+        assert not accepts_connections(used)
