@@ -46,9 +46,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """Check types with mypy --strict: the SDK, the noxfile and the scripts."""
+    """Check types with mypy --strict: the SDK, the noxfile, the scripts and benchmarks."""
     session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
-    session.run("mypy", "shadow_sdk", "noxfile.py", "scripts")
+    session.run("mypy", "shadow_sdk", "noxfile.py", "scripts", "benchmarks")
 
 
 @nox.session
