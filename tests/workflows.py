@@ -150,3 +150,44 @@ class WhoCalledWorkflow:
             WhoCalledChildWorkflow.run, id=f"{workflow.info().workflow_id}-child"
         )
         return [mine, childs]
+
+
+@workflow.defn
+class AuditedWorkflow:
+    """Runs an activity for every `record` signal; the activity reports whose call it serves."""
+
+    def __init__(self) -> None:
+        self.callers: list[str] = []
+        self.finished = False
+
+    @workflow.run
+    async def run(self) -> list[str]:
+        await workflow.wait_condition(lambda: self.finished)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.callers
+
+    @workflow.signal
+    async def record(self) -> None:
+        caller = await workflow.execute_activity(
+            who_called, start_to_close_timeout=timedelta(seconds=10)
+        )
+        self.callers.append(caller)
+
+    @workflow.signal
+    def finish(self) -> None:
+        self.finished = True
+
+    @workflow.update
+    async def record_now(self) -> str:
+        caller = await workflow.execute_activity(
+            who_called, start_to_close_timeout=timedelta(seconds=10)
+        )
+        self.callers.append(caller)
+        return caller
+
+
+@workflow.defn
+class ShortCronWorkflow:
+    @workflow.run
+    async def run(self) -> str:
+        return "ran"

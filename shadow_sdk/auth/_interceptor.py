@@ -37,6 +37,9 @@ TokenSource = str | Callable[[], str | None]
 _activity_identity: contextvars.ContextVar[Identity | None] = contextvars.ContextVar(
     "shadow_sdk_activity_identity", default=None
 )
+_call_token: contextvars.ContextVar[temporalio.api.common.v1.Payload | None] = (
+    contextvars.ContextVar("shadow_sdk_call_token", default=None)
+)
 _payloads = temporalio.converter.PayloadConverter.default
 
 
@@ -60,9 +63,10 @@ def redact_tokens(
 def current_identity() -> Identity | None:
     """The identity of the call an activity runs for, if it carried a token.
 
-    The identity is the one that started (or signalled) the workflow, inherited
-    from workflow to activity and child workflow. Only its signature is checked
-    here, not its expiry: the call was authorized when it was made.
+    That is the caller whose call led to the activity: the workflow's starter for
+    activities of the main routine, the signaller or updater for activities of
+    their handlers; child workflows inherit it the same way. Only its signature
+    is checked here, not its expiry: the call was authorized when it was made.
     """
     return _activity_identity.get()
 
@@ -267,19 +271,37 @@ class AuthWorkflowInboundInterceptor(temporalio.worker.WorkflowInboundIntercepto
 
     def init(self, outbound: temporalio.worker.WorkflowOutboundInterceptor) -> None:
         """See base class."""
-        self._token_header: temporalio.api.common.v1.Payload | None = None
+        self._start_token: temporalio.api.common.v1.Payload | None = None
+        self._start_decided = False
+        self._start_allowed = False
         super().init(_WorkflowOutbound(outbound, self))
 
     async def execute_workflow(self, input: temporalio.worker.ExecuteWorkflowInput) -> Any:
-        """Authorize ``workflow:start``; a denial fails the workflow, never to be retried."""
+        """Authorize ``workflow:start``; a denial fails the workflow, never to be retried.
+
+        A child workflow or a run continued as new was started by workflow code
+        whose own start was authorized, so its inherited token is verified
+        without its expiry. A retried or cron run reuses the original request and
+        is judged like it, by the time it starts now.
+        """
         info = temporalio.workflow.info()
-        inherited = info.parent is not None or info.continued_run_id is not None or info.attempt > 1
-        self._authorize(input.headers, "workflow:start", check_time=not inherited)
-        self._token_header = input.headers[HEADER]
+        continued = info.continued_run_id is not None and not info.cron_schedule
+        inherited = info.parent is not None or (continued and info.attempt == 1)
+        try:
+            self._authorize(input.headers, "workflow:start", check_time=not inherited)
+            self._start_allowed = True
+        finally:
+            self._start_decided = True
+        self._start_token = input.headers[HEADER]
+        _call_token.set(self._start_token)
         return await super().execute_workflow(input)
 
     async def handle_signal(self, input: temporalio.worker.HandleSignalInput) -> None:
-        """Authorize ``workflow:signal``; a denied signal is dropped and logged."""
+        """Authorize ``workflow:signal``; a denied signal is dropped and logged.
+
+        A signal that arrives with the start (signal-with-start) waits until the
+        start is authorized, and is dropped if it is not.
+        """
         try:
             self._authorize(input.headers, "workflow:signal")
         except temporalio.exceptions.ApplicationError as denial:
@@ -287,6 +309,10 @@ class AuthWorkflowInboundInterceptor(temporalio.worker.WorkflowInboundIntercepto
                 "dropped signal %r: %s", input.signal, denial.message
             )
             return
+        await temporalio.workflow.wait_condition(lambda: self._start_decided)
+        if not self._start_allowed:
+            return
+        _call_token.set(input.headers.get(HEADER))
         await super().handle_signal(input)
 
     async def handle_query(self, input: temporalio.worker.HandleQueryInput) -> Any:
@@ -295,13 +321,27 @@ class AuthWorkflowInboundInterceptor(temporalio.worker.WorkflowInboundIntercepto
         return await super().handle_query(input)
 
     def handle_update_validator(self, input: temporalio.worker.HandleUpdateInput) -> None:
-        """Authorize ``workflow:update``; a denial rejects the update."""
+        """Authorize ``workflow:update``; a denial rejects the update.
+
+        An update that arrives with the start (update-with-start) is rejected
+        unless its caller may also start the workflow.
+        """
         self._authorize(input.headers, "workflow:update")
+        if not self._start_decided:
+            self._authorize(input.headers, "workflow:start")
         super().handle_update_validator(input)
 
     async def handle_update_handler(self, input: temporalio.worker.HandleUpdateInput) -> Any:
-        """Authorize ``workflow:update`` again, for updates that have no validator."""
+        """Authorize ``workflow:update`` again (updates may have no validator), after the start."""
         self._authorize(input.headers, "workflow:update")
+        await temporalio.workflow.wait_condition(lambda: self._start_decided)
+        if not self._start_allowed:
+            raise temporalio.exceptions.ApplicationError(
+                "workflow:update denied: the workflow's start was denied",
+                type=PERMISSION_DENIED,
+                non_retryable=True,
+            )
+        _call_token.set(input.headers.get(HEADER))
         return await super().handle_update_handler(input)
 
     def _authorize(
@@ -335,7 +375,12 @@ class AuthWorkflowInboundInterceptor(temporalio.worker.WorkflowInboundIntercepto
 
 
 class _WorkflowOutbound(temporalio.worker.WorkflowOutboundInterceptor):
-    """Passes the start's token on to activities, child workflows and signals it sends."""
+    """Passes the token of the call being handled on to what that call leads to.
+
+    Activities, child workflows and signals sent from the main routine carry the
+    starter's token; from a signal or update handler (each runs in a task of its
+    own), the token of that signal or update.
+    """
 
     def __init__(
         self,
@@ -346,7 +391,7 @@ class _WorkflowOutbound(temporalio.worker.WorkflowOutboundInterceptor):
         self.inbound = inbound
 
     def _with_token(self, headers: Headers) -> Headers:
-        token = self.inbound._token_header
+        token = _call_token.get() or self.inbound._start_token
         return headers if token is None or HEADER in headers else {**headers, HEADER: token}
 
     def continue_as_new(self, input: temporalio.worker.ContinueAsNewInput) -> NoReturn:

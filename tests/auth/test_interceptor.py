@@ -8,31 +8,52 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import (
     Client,
+    WithStartWorkflowOperation,
     WorkflowFailureError,
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 from workflows import (
+    AuditedWorkflow,
     GuardedWorkflow,
+    ShortCronWorkflow,
     WhoCalledChildWorkflow,
     WhoCalledWorkflow,
     who_called,
 )
 
 from shadow_sdk import ShadowPlugin, TokenError
-from shadow_sdk.auth import AuthInterceptor, Authorizer, Policy, TokenIssuer, TokenVerifier
+from shadow_sdk.auth import (
+    DEFAULT_ROLES,
+    AuthInterceptor,
+    Authorizer,
+    Grant,
+    Policy,
+    TokenIssuer,
+    TokenVerifier,
+)
 from shadow_sdk.codec import EncryptionCodec, KeyRing
+from shadow_sdk.testing import start_dev_server
 
 SECRET = "auth-test-secret-of-at-least-32-bytes"
 ISSUER = TokenIssuer(hs256_secret=SECRET)
-AUTHORIZER = Authorizer(TokenVerifier(hs256_secret=SECRET, leeway=timedelta(0)), Policy.default())
+POLICY = Policy(
+    {
+        **DEFAULT_ROLES,
+        "signaller": [Grant("workflow:signal"), Grant("workflow:query")],
+        "updater": [Grant("workflow:update")],
+    }
+)
+AUTHORIZER = Authorizer(TokenVerifier(hs256_secret=SECRET, leeway=timedelta(0)), POLICY)
 CODEC = EncryptionCodec(KeyRing({"test": bytes(32)}))
 
 
@@ -72,7 +93,13 @@ async def worker(temporal_client: Client, task_queue: str) -> AsyncIterator[Work
     async with Worker(
         temporal_client,
         task_queue=task_queue,
-        workflows=[GuardedWorkflow, WhoCalledWorkflow, WhoCalledChildWorkflow],
+        workflows=[
+            GuardedWorkflow,
+            WhoCalledWorkflow,
+            WhoCalledChildWorkflow,
+            AuditedWorkflow,
+            ShortCronWorkflow,
+        ],
         activities=[who_called],
     ) as running:
         yield running
@@ -284,3 +311,99 @@ async def test_without_the_codec_a_client_cannot_even_read_the_token(
     assert secret_token.split(".")[1].encode() not in raw
     with pytest.raises(RPCError, match="not found"):
         await client.get_workflow_handle("no-such-workflow").describe()
+
+
+@pytest.mark.usefixtures("worker")
+async def test_activities_of_a_signal_run_as_the_signaller(
+    connect_as, temporal_client: Client, task_queue: str
+) -> None:
+    """Work a signal leads to is attributed to whoever sent the signal, not to the starter."""
+    alice = await connect_as(token("alice", "operator"))
+    bob = await connect_as(token("bob", "signaller"))
+    handle = await alice.start_workflow(
+        AuditedWorkflow.run, id=f"audited-{uuid.uuid4()}", task_queue=task_queue
+    )
+
+    await bob.get_workflow_handle(handle.id).signal(AuditedWorkflow.record)
+    await handle.signal(AuditedWorkflow.record)
+    assert await handle.execute_update(AuditedWorkflow.record_now) == "alice"
+    await handle.signal(AuditedWorkflow.finish)
+
+    assert sorted(await temporal_client.get_workflow_handle(handle.id).result()) == [
+        "alice",
+        "alice",
+        "bob",
+    ]
+
+
+@pytest.mark.usefixtures("worker")
+async def test_signal_with_start_runs_no_handler_when_the_start_is_denied(
+    connect_as, task_queue: str
+) -> None:
+    """A caller allowed to signal but not to start gets no handler to run on a new workflow."""
+    bob = await connect_as(token("bob", "signaller"))
+    handle = await bob.start_workflow(
+        AuditedWorkflow.run,
+        id=f"audited-{uuid.uuid4()}",
+        task_queue=task_queue,
+        start_signal="record",
+    )
+
+    with pytest.raises(WorkflowFailureError) as excinfo:
+        await handle.result()
+
+    assert isinstance(excinfo.value.cause, ApplicationError)
+    assert "workflow:start denied: 'bob' (signaller)" in excinfo.value.cause.message
+    events = [event.event_type for event in (await handle.fetch_history()).events]
+    assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in events
+
+
+@pytest.mark.usefixtures("worker")
+async def test_update_with_start_needs_the_right_to_start(connect_as, task_queue: str) -> None:
+    """A caller allowed to update but not to start cannot create a workflow through an update."""
+    carol = await connect_as(token("carol", "updater"))
+    operation = WithStartWorkflowOperation(
+        AuditedWorkflow.run,
+        id=f"audited-{uuid.uuid4()}",
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+    )
+
+    with pytest.raises(WorkflowUpdateFailedError) as excinfo:
+        await carol.execute_update_with_start_workflow(
+            AuditedWorkflow.record_now, start_workflow_operation=operation
+        )
+
+    assert "workflow:update denied: the workflow's start was denied" in str(excinfo.value.cause)
+    events = [
+        event.event_type
+        for event in (await (await operation.workflow_handle()).fetch_history()).events
+    ]
+    assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in events
+
+
+async def test_cron_runs_do_not_outlive_an_expired_token(task_queue: str) -> None:
+    """Every cron run is judged like a new start: once the token expired, runs are denied."""
+    worker_plugin = plugin(token("worker-admin", "admin"), worker=True)
+    async with await start_dev_server(plugin=worker_plugin) as env:
+        alice = await Client.connect(
+            env.client.service_client.config.target_host,
+            plugins=[plugin(ISSUER.issue("alice", ["operator"], ttl=timedelta(seconds=3)))],
+        )
+        workflow_id = f"cron-{uuid.uuid4()}"
+        async with Worker(env.client, task_queue=task_queue, workflows=[ShortCronWorkflow]):
+            handle = await alice.start_workflow(
+                ShortCronWorkflow.run,
+                id=workflow_id,
+                task_queue=task_queue,
+                cron_schedule="@every 1s",
+            )
+            await asyncio.sleep(7)
+            runs = [run async for run in env.client.list_workflows(f"WorkflowId = '{workflow_id}'")]
+            await handle.terminate()
+
+    by_start = sorted(runs, key=lambda run: run.start_time)
+    statuses = [run.status.name if run.status else "?" for run in by_start]
+    assert "COMPLETED" in statuses
+    assert statuses[-2] == "FAILED"  # The last closed run, after the token expired.
+    assert "COMPLETED" not in statuses[statuses.index("FAILED") :]
