@@ -115,6 +115,7 @@ def codec_server(settings: ShadowSettings, args: argparse.Namespace) -> int:
     app = create_codec_server(
         {namespace: codec for namespace, codec in codecs.items() if codec is not None},
         authorizer=settings.authorizer(),
+        policy=settings.policy(),
         anonymous_role=role,
         cors_origins=settings.codec_server_cors_origins,
         max_body_bytes=settings.codec_server_max_body_bytes,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import TYPE_CHECKING
 
 import temporalio.client
@@ -17,6 +18,8 @@ from shadow_sdk.auth import AuthInterceptor
 
 if TYPE_CHECKING:
     from shadow_sdk._settings import ShadowSettings
+
+logger = logging.getLogger("shadow_sdk.plugin")
 
 # Imported by token verification, which runs in workflow interceptors.
 _AUTH_PASSTHROUGH = ("jwt", "cryptography")
@@ -70,6 +73,11 @@ class ShadowPlugin(temporalio.plugin.SimplePlugin):
         """The plugin that ``settings`` describe: encryption keys, compression, tokens, policy."""
         codec = settings.payload_codec()
         token = settings.auth_token_source()
+        if token is not None and codec is None:
+            logger.warning(
+                "AUTH_TOKEN is set but payloads are not encrypted: tokens travel and are "
+                "stored in workflow history in plain text; set CODEC_KEYS to encrypt them"
+            )
         authorizer = settings.authorizer()
         auth = (
             AuthInterceptor(token=token, authorizer=authorizer)

@@ -33,7 +33,7 @@ from shadow_sdk._exceptions import SettingsError
 from shadow_sdk.auth._interceptor import Authorizer
 from shadow_sdk.auth._policy import Policy
 from shadow_sdk.auth._tokens import TokenVerifier, load_jwks
-from shadow_sdk.codec._compression import CodecChain, CompressionCodec
+from shadow_sdk.codec._compression import CompressionCodec
 from shadow_sdk.codec._encryption import EncryptionCodec
 from shadow_sdk.codec._keyring import KeyRing, check_key_id, decode_key
 
@@ -215,6 +215,7 @@ class ShadowSettings(pydantic_settings.BaseSettings):
     """File holding the token a client sends, read again for every call."""
 
     _key_ring: KeyRing | None = PrivateAttr(default=None)
+    _policy: Policy = PrivateAttr(default_factory=Policy.default)
     _authorizer: Authorizer | None = PrivateAttr(default=None)
 
     def __init__(self, *args: Any, **values: Any) -> None:
@@ -260,6 +261,7 @@ class ShadowSettings(pydantic_settings.BaseSettings):
         if problems := settings._tls_problems() + settings._exclusive_problems():
             raise SettingsError(problems)
         settings._key_ring = settings._build_key_ring()
+        settings._policy = settings._build_policy()
         settings._authorizer = settings._build_authorizer()
         return settings
 
@@ -365,15 +367,15 @@ class ShadowSettings(pydantic_settings.BaseSettings):
                 return None
         except ValueError as error:
             raise SettingsError([f"{where}: {error}"]) from None
+        return Authorizer(verifier, self._policy)
+
+    def _build_policy(self) -> Policy:
+        if self.auth_policy_path is None:
+            return Policy.default()
         try:
-            policy = (
-                Policy.from_yaml(self.auth_policy_path)
-                if self.auth_policy_path
-                else Policy.default()
-            )
+            return Policy.from_yaml(self.auth_policy_path)
         except ValueError as error:
             raise SettingsError([f"AUTH_POLICY_PATH: {error}"]) from None
-        return Authorizer(verifier, policy)
 
     def _verifier(self, **key: Any) -> TokenVerifier:
         return TokenVerifier(
@@ -387,16 +389,16 @@ class ShadowSettings(pydantic_settings.BaseSettings):
     def payload_codec(
         self, key_ring: KeyRing | None = None
     ) -> temporalio.converter.PayloadCodec | None:
-        """Compression (if configured) then encryption with ``key_ring`` or :meth:`key_ring`.
+        """Encryption with ``key_ring`` or :meth:`key_ring`, compressing first if configured.
 
-        Compression is in the chain even when off, so that payloads others
-        compressed still decode.
+        Decompression is on even when compression is off, so that payloads
+        others compressed (inside the encryption) still decode.
         """
         key_ring = key_ring or self._key_ring
         if key_ring is None:
             return None
         compression = CompressionCodec(threshold=self.codec_compression_threshold)
-        return CodecChain([compression, EncryptionCodec(key_ring)])
+        return EncryptionCodec(key_ring, compression=compression)
 
     def codec_server_key_rings(self) -> dict[str, KeyRing]:
         """Key ring by namespace for the codec server.
@@ -411,6 +413,10 @@ class ShadowSettings(pydantic_settings.BaseSettings):
             for directory in sorted(self.codec_server_keys_dir.iterdir())
             if directory.is_dir() and not directory.name.startswith(".")
         }
+
+    def policy(self) -> Policy:
+        """The roles and their grants: ``AUTH_POLICY_PATH``, or the default roles."""
+        return self._policy
 
     def authorizer(self) -> Authorizer | None:
         """The token verifier and policy of a worker, or ``None`` without auth."""

@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from shadow_sdk import SettingsError, ShadowPlugin, ShadowSettings
 from shadow_sdk._client import api_key_watch
 from shadow_sdk.auth import Policy
-from shadow_sdk.codec import CodecChain
+from shadow_sdk.codec import EncryptionCodec
 
 KEY = base64.b64encode(bytes(range(32))).decode()
 OTHER = base64.b64encode(bytes(range(32, 64))).decode()
@@ -37,7 +37,7 @@ def test_codec_keys_from_a_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     assert key_ring is not None
     assert key_ring.ids == ("2026-10", "2026-11")
     assert key_ring.active_id == "2026-11"
-    assert isinstance(ShadowSettings().payload_codec(), CodecChain)
+    assert isinstance(ShadowSettings().payload_codec(), EncryptionCodec)
 
 
 @pytest.mark.parametrize(

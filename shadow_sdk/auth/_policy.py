@@ -48,14 +48,11 @@ class Grant:
 
     def covers(self, permission: str, namespace: str, workflow_type: str | None) -> bool:
         """Whether this grant allows ``permission`` in ``namespace`` on ``workflow_type``."""
+        # A grant narrowed to workflow types covers no call that concerns no workflow type.
         return (
             self.permission in ("*", permission)
             and (self.namespaces is None or namespace in self.namespaces)
-            and (
-                self.workflow_types is None
-                or workflow_type is None
-                or workflow_type in self.workflow_types
-            )
+            and (self.workflow_types is None or workflow_type in self.workflow_types)
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -84,6 +85,10 @@ class TokenVerifier:
             key = serialization.load_pem_public_key(_bytes(public_key))
             self._keys[_algorithm_of(key, "public_key"), None] = key
         elif jwks is not None:
+            for entry in jwks.get("keys", []):
+                if isinstance(entry, Mapping) and entry.get("use", "sig") != "sig":
+                    kid, use = entry.get("kid"), entry.get("use")
+                    raise ValueError(f"jwks: key {kid!r} is for {use!r}, not for signatures")
             for jwk in jwt.PyJWKSet.from_dict(dict(jwks)).keys:
                 if jwk.algorithm_name not in ("RS256", "ES256"):
                     raise ValueError(
@@ -163,16 +168,20 @@ class TokenVerifier:
         if (algorithm, None) in self._keys:
             return self._keys[algorithm, None]
         if not isinstance(key_id, str) or (algorithm, key_id) not in self._keys:
-            known = sorted(kid for _, kid in self._keys if kid)
-            raise TokenError(f"unknown signing key {key_id!r}; known keys: {', '.join(known)}")
+            raise TokenError(f"unknown signing key {key_id!r}")
         return self._keys[algorithm, key_id]
 
     def _check_time(self, claims: Mapping[str, Any], now: datetime) -> None:
         timestamp = now.timestamp()
         leeway = self.leeway.total_seconds()
         for claim in ("exp", "iat", "nbf"):
-            if claim in claims and not isinstance(claims[claim], int | float):
-                raise TokenError(f"claim {claim!r} is not a number")
+            value = claims.get(claim, 0)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+            ):
+                raise TokenError(f"claim {claim!r} is not a finite number")
         if timestamp > claims["exp"] + leeway:
             raise TokenError(f"expired at {_iso(claims['exp'])}")
         if "nbf" in claims and timestamp < claims["nbf"] - leeway:

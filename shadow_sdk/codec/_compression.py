@@ -1,4 +1,4 @@
-"""CompressionCodec: zlib for payloads above a size, before they are encrypted."""
+"""CompressionCodec: zlib for payloads from a size up."""
 
 from __future__ import annotations
 
@@ -20,9 +20,11 @@ Payload = temporalio.api.common.v1.Payload
 class CompressionCodec(temporalio.converter.PayloadCodec):
     """Compresses the whole serialized payload with zlib when it is at least ``threshold`` bytes.
 
-    A payload is only replaced when compression makes it smaller. Put it before
-    the encryption codec (:class:`CodecChain` does): encrypted data does not
-    compress.
+    A payload is only replaced when compression makes it smaller. Used alone it
+    compresses and decompresses any payload; to compress encrypted payloads,
+    give it to :class:`~shadow_sdk.codec.EncryptionCodec`, which compresses
+    before encrypting and decompresses only what it decrypted, so that nobody
+    without the key can hand a worker a zlib bomb.
 
     .. warning::
         Compressing before encrypting lets an observer of ciphertext sizes learn
@@ -49,31 +51,35 @@ class CompressionCodec(temporalio.converter.PayloadCodec):
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         """See base class."""
-        if self.threshold is None:
-            return list(payloads)
-        encoded = []
-        for payload in payloads:
-            serialized = payload.SerializeToString()
-            if len(serialized) >= self.threshold:
-                compressed = zlib.compress(serialized, self.level)
-                if len(compressed) < len(serialized):
-                    payload = Payload(metadata={"encoding": ENCODING}, data=compressed)  # noqa: PLW2901
-            encoded.append(payload)
-        return encoded
+        return [self.compress(payload) for payload in payloads]
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
         """See base class."""
-        decoded = []
-        for payload in payloads:
-            if payload.metadata.get("encoding") == ENCODING:
-                payload = self._decompress(payload.data)  # noqa: PLW2901
-            decoded.append(payload)
-        return decoded
+        return [self.decompress(payload) for payload in payloads]
 
-    def _decompress(self, data: bytes) -> Payload:
+    def compress(self, payload: Payload) -> Payload:
+        """``payload`` compressed, if it is large enough and compression makes it smaller."""
+        if self.threshold is None:
+            return payload
+        serialized = payload.SerializeToString()
+        if len(serialized) < self.threshold:
+            return payload
+        compressed = zlib.compress(serialized, self.level)
+        if len(compressed) >= len(serialized):
+            return payload
+        return Payload(metadata={"encoding": ENCODING}, data=compressed)
+
+    def decompress(self, payload: Payload) -> Payload:
+        """``payload`` decompressed if it is compressed, else unchanged.
+
+        Raises:
+            CodecError: The data is corrupt, truncated, or inflates past ``max_size``.
+        """
+        if payload.metadata.get("encoding") != ENCODING:
+            return payload
         inflater = zlib.decompressobj()
         try:
-            serialized = inflater.decompress(data, self.max_size)
+            serialized = inflater.decompress(payload.data, self.max_size)
         except zlib.error as error:
             raise CodecError(None, f"corrupt zlib data: {error}") from None
         if inflater.unconsumed_tail:
@@ -84,28 +90,3 @@ class CompressionCodec(temporalio.converter.PayloadCodec):
             return Payload.FromString(serialized)
         except google.protobuf.message.DecodeError:
             raise CodecError(None, "the decompressed data is not a payload") from None
-
-
-class CodecChain(temporalio.converter.PayloadCodec):
-    """Applies codecs in order when encoding and in reverse order when decoding.
-
-    Args:
-        codecs: Codecs in encoding order, for example compression then encryption.
-    """
-
-    def __init__(self, codecs: Sequence[temporalio.converter.PayloadCodec]) -> None:
-        self.codecs = tuple(codecs)
-
-    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        """See base class."""
-        result = list(payloads)
-        for codec in self.codecs:
-            result = await codec.encode(result)
-        return result
-
-    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        """See base class."""
-        result = list(payloads)
-        for codec in reversed(self.codecs):
-            result = await codec.decode(result)
-        return result

@@ -29,6 +29,7 @@ def create_codec_server(
     codecs: Mapping[str, temporalio.converter.PayloadCodec] | CodecLookup,
     *,
     authorizer: Authorizer | None,
+    policy: Policy | None = None,
     anonymous_role: str | None = None,
     cors_origins: Sequence[str] = (),
     max_body_bytes: int = 8 * 1024 * 1024,
@@ -38,8 +39,9 @@ def create_codec_server(
     ``POST .../encode`` and ``POST .../decode`` take and return protobuf-JSON
     ``Payloads`` (``{"payloads": [...]}``); the last path segment picks the
     operation, so the server can sit under any prefix. The namespace comes from
-    the ``X-Namespace`` header (the Web UI and CLI send it) or a
-    ``/{namespace}/decode`` path; each namespace has its own codec and keys.
+    the ``X-Namespace`` header (the Web UI and CLI send it) or, without one,
+    from the path segment before the operation (``/{namespace}/decode``); each
+    namespace has its own codec and keys.
 
     Decoded auth tokens (from workflow headers) are replaced by a placeholder:
     whoever may read payloads must not be able to act as someone else.
@@ -56,8 +58,11 @@ def create_codec_server(
         codecs: Codec by namespace, or a function returning it (``None`` if unknown).
         authorizer: Verifies tokens and checks the policy; ``None`` refuses every
             request that is not covered by ``anonymous_role``.
+        policy: The policy, when it is not the authorizer's (without an authorizer,
+            the roles of anonymous requests); the default roles otherwise.
         anonymous_role: Role of requests without a token. For a local Web UI, which
-            sends none; never expose such a server beyond the machine.
+            sends none; requests must then name a loopback host (``Host`` header),
+            which defeats DNS rebinding. Never expose such a server beyond the machine.
         cors_origins: Origins (``scheme://host:port``) of Web UIs allowed to call.
         max_body_bytes: Largest request body read.
     """
@@ -65,6 +70,7 @@ def create_codec_server(
     service = _CodecService(
         lookup,
         authorizer=authorizer,
+        policy=policy or (authorizer.policy if authorizer is not None else Policy.default()),
         anonymous_role=anonymous_role,
         max_body_bytes=max_body_bytes,
     )
@@ -90,18 +96,21 @@ class _CodecService:
         lookup: CodecLookup,
         *,
         authorizer: Authorizer | None,
+        policy: Policy,
         anonymous_role: str | None,
         max_body_bytes: int,
     ) -> None:
         self.lookup = lookup
         self.authorizer = authorizer
-        self.policy = authorizer.policy if authorizer is not None else Policy.default()
+        self.policy = policy
         self.anonymous_role = anonymous_role
         self.max_body_bytes = max_body_bytes
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
             operation, namespace = _route(request)
+            if self.anonymous_role is not None and not _is_loopback_host(request.host):
+                raise _Refusal(403, f"host {request.host!r} is not a loopback name")
             identity = self._identity(request)
             self._authorize(identity, _OPERATIONS[operation], namespace)
             codec = self.lookup(namespace)
@@ -203,16 +212,16 @@ def _route(request: web.Request) -> tuple[str, str]:
 
 
 def _namespace(request: web.Request, segments: list[str]) -> str:
-    header = request.headers.get("X-Namespace")
     in_path = segments[-2] if len(segments) > 1 else None
-    if header and in_path and header != in_path:
-        raise _Refusal(
-            400, f"namespace {in_path!r} in the path and {header!r} in X-Namespace differ"
-        )
-    namespace = header or in_path
+    namespace = request.headers.get("X-Namespace") or in_path
     if not namespace:
         raise _Refusal(400, "no namespace: send X-Namespace or use /{namespace}/decode")
     return namespace
+
+
+def _is_loopback_host(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return name.strip("[]") in {"127.0.0.1", "localhost", "::1"}
 
 
 def _unauthorized(reason: str) -> _Refusal:

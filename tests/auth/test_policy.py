@@ -118,3 +118,13 @@ def test_a_bad_policy_file_says_what_and_where(tmp_path: Path, text: str, proble
         Policy.from_yaml(path)
 
     assert problem in str(excinfo.value)
+
+
+def test_a_grant_narrowed_to_workflow_types_covers_nothing_else() -> None:
+    """A type-restricted wildcard does not open calls that concern no workflow type."""
+    policy = Policy({"orders": [Grant("*", workflow_types=frozenset({"OrderWorkflow"}))]})
+
+    assert policy.allows(
+        who("orders"), "workflow:start", namespace="n", workflow_type="OrderWorkflow"
+    )
+    assert not policy.allows(who("orders"), "payload:decode", namespace="n")

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from temporalio.api.common.v1 import Payload
 
 from shadow_sdk import CodecError
-from shadow_sdk.codec import CodecChain, CompressionCodec, EncryptionCodec, KeyRing
+from shadow_sdk.codec import CompressionCodec, EncryptionCodec, KeyRing
 
 
 async def test_compresses_large_payloads_only() -> None:
@@ -34,17 +34,37 @@ async def test_keeps_payloads_that_do_not_shrink() -> None:
     assert await codec.encode([noise]) == [noise]
 
 
-async def test_chain_compresses_then_encrypts() -> None:
-    """In a chain the ciphertext holds the compressed payload, and decoding undoes both."""
-    keys = KeyRing({"k1": bytes(32)})
-    chain = CodecChain([CompressionCodec(threshold=10), EncryptionCodec(keys)])
+async def test_encryption_compresses_inside_the_envelope() -> None:
+    """With compression, the ciphertext holds the compressed payload; decoding undoes both."""
+    codec = EncryptionCodec(KeyRing({"k1": bytes(32)}), compression=CompressionCodec(threshold=10))
     payload = Payload(metadata={"encoding": b"json/plain"}, data=b"b" * 50_000)
 
-    [encoded] = await chain.encode([payload])
+    [encoded] = await codec.encode([payload])
 
     assert encoded.metadata["encoding"] == b"binary/encrypted"
     assert len(encoded.data) < 1_000
-    assert await chain.decode([encoded]) == [payload]
+    assert await codec.decode([encoded]) == [payload]
+
+
+async def test_encryption_never_inflates_what_it_did_not_decrypt() -> None:
+    """A bare zlib payload, which anyone could send, passes through encryption undecompressed."""
+    codec = EncryptionCodec(
+        KeyRing({"k1": bytes(32)}), compression=CompressionCodec(threshold=None)
+    )
+    bomb = Payload(metadata={"encoding": b"binary/zlib"}, data=zlib.compress(b"\0" * 50_000_000))
+
+    assert await codec.decode([bomb]) == [bomb]
+
+
+async def test_a_bomb_inside_the_envelope_is_refused_with_its_key_id() -> None:
+    """Even a key holder cannot make decoding inflate past the limit."""
+    keys = KeyRing({"k1": bytes(32)})
+    bomb = Payload(metadata={"encoding": b"binary/zlib"}, data=zlib.compress(b"\0" * 50_000_000))
+    [sealed] = await EncryptionCodec(keys).encode([bomb])
+    codec = EncryptionCodec(keys, compression=CompressionCodec(threshold=None, max_size=1 << 20))
+
+    with pytest.raises(CodecError, match="'k1': decompresses to more than 1048576 bytes"):
+        await codec.decode([sealed])
 
 
 async def test_a_zlib_bomb_is_refused() -> None:
