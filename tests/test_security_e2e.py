@@ -8,14 +8,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from network import accepts_connections, free_port
+from network import free_port, wait_until_listening
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
@@ -68,11 +67,7 @@ def codec_server(dev_server_env: WorkflowEnvironment) -> Iterator[str]:
         env={**os.environ, **SETTINGS_ENV},
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while not accepts_connections(port):
-            assert server.poll() is None, "the codec server exited"
-            assert time.monotonic() < deadline, "the codec server did not start"
-            time.sleep(0.05)
+        wait_until_listening(port, server, "the codec server")
         yield f"http://127.0.0.1:{port}"
     finally:
         server.terminate()

@@ -2,11 +2,10 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 from collections.abc import Iterator
 
 import pytest
-from network import accepts_connections, free_port
+from network import free_port, wait_until_listening
 
 from shadow_sdk.testing import TEMPORAL_CLI, find_binary
 
@@ -52,10 +51,7 @@ def running_server() -> Iterator[str]:
         stdout=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        while not accepts_connections(port):
-            assert time.monotonic() < deadline, "dev server did not start"
-            time.sleep(0.05)
+        wait_until_listening(port, server, "the dev server")
         yield f"127.0.0.1:{port}"
     finally:
         server.terminate()
