@@ -17,6 +17,7 @@ from shadow_sdk._exceptions import (
     PermissionDenied,
     SettingsError,
     ShadowError,
+    ShutdownTimeoutError,
     TokenError,
     UnknownKeyError,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "ShadowPlugin",
     "ShadowSettings",
     "ShadowWorker",
+    "ShutdownTimeoutError",
     "TokenError",
     "UnknownKeyError",
     "__version__",

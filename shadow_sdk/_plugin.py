@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import temporalio.client
@@ -11,10 +12,15 @@ import temporalio.common
 import temporalio.contrib.pydantic
 import temporalio.converter
 import temporalio.plugin
+import temporalio.runtime
+import temporalio.service
 import temporalio.worker
 import temporalio.worker.workflow_sandbox
 
 from shadow_sdk.auth import AuthInterceptor
+from shadow_sdk.codec import EncryptionCodec
+from shadow_sdk.observability import MetricsInterceptor
+from shadow_sdk.observability._tracing import require_tracing
 
 if TYPE_CHECKING:
     from shadow_sdk._settings import ShadowSettings
@@ -22,7 +28,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("shadow_sdk.plugin")
 
 # Imported by token verification, which runs in workflow interceptors.
-_AUTH_PASSTHROUGH = ("jwt", "cryptography")
+_AUTH_PASSTHROUGH = ["jwt", "cryptography"]
 
 
 class ShadowPlugin(temporalio.plugin.SimplePlugin):
@@ -42,13 +48,27 @@ class ShadowPlugin(temporalio.plugin.SimplePlugin):
     * with ``codec``: that payload codec, applied to headers too
       (``HeaderCodecBehavior.CODEC``) so that tokens are never stored in plain
       text, and with ``encode_failures`` to failure messages and stack traces;
+    * with ``tracing``: temporalio's OpenTelemetry interceptor, which traces
+      from the client's call through the workflow run to each activity attempt,
+      with the trace context carried in Temporal headers;
     * with ``auth``: the :class:`~shadow_sdk.auth.AuthInterceptor`, with the
-      modules token verification needs passed through the workflow sandbox.
+      modules token verification needs passed through the workflow sandbox;
+    * the :class:`~shadow_sdk.observability.MetricsInterceptor` on workers
+      (``metrics=False`` leaves it out).
+
+    They wrap each other in that order: a denied call still shows in its trace,
+    and only authorized work counts in the workflow and activity metrics (denials
+    count in ``shadow_auth_denials_total``).
 
     Args:
         codec: Payload codec, usually an encryption codec.
         encode_failures: Encode failure messages and stack traces with ``codec``.
         auth: Authentication and authorization interceptor.
+        metrics: Count workflows and activities.
+        tracing: Record OpenTelemetry spans with the global tracer provider, which
+            must come from ``temporalio.contrib.opentelemetry.create_tracer_provider``
+            (as :class:`~shadow_sdk.observability.Observability` sets it up). Needs
+            the ``shadow-sdk[tracing]`` extra.
     """
 
     def __init__(
@@ -57,15 +77,31 @@ class ShadowPlugin(temporalio.plugin.SimplePlugin):
         codec: temporalio.converter.PayloadCodec | None = None,
         encode_failures: bool = True,
         auth: AuthInterceptor | None = None,
+        metrics: bool = True,
+        tracing: bool = False,
     ) -> None:
         self.codec = codec
         self.encode_failures = encode_failures and codec is not None
         self.auth = auth
+        interceptors: list[temporalio.client.Interceptor | temporalio.worker.Interceptor] = []
+        passthrough: list[str] = []
+        if tracing:
+            # The interceptor of temporalio's OpenTelemetryPlugin rather than the older
+            # TracingInterceptor: it parents activities under the workflow run's span
+            # and keeps spans replay-safe (docs/operations.md says more).
+            otel = require_tracing()
+            interceptors.append(otel.OpenTelemetryInterceptor(add_temporal_spans=True))
+            passthrough.append("opentelemetry")
+        if auth is not None:
+            interceptors.append(auth)
+            passthrough += _AUTH_PASSTHROUGH
+        if metrics:
+            interceptors.append(MetricsInterceptor())
         super().__init__(
             "shadow_sdk.ShadowPlugin",
             data_converter=self._data_converter,
-            interceptors=[auth] if auth else None,
-            workflow_runner=_with_auth_passthrough if auth else None,
+            interceptors=interceptors or None,
+            workflow_runner=_with_passthrough(*passthrough) if passthrough else None,
         )
 
     @classmethod
@@ -84,7 +120,12 @@ class ShadowPlugin(temporalio.plugin.SimplePlugin):
             if token is not None or authorizer is not None
             else None
         )
-        return cls(codec=codec, encode_failures=settings.codec_encode_failures, auth=auth)
+        return cls(
+            codec=codec,
+            encode_failures=settings.codec_encode_failures,
+            auth=auth,
+            tracing=settings.otel_exporter_otlp_endpoint is not None,
+        )
 
     def configure_client(
         self, config: temporalio.client.ClientConfig
@@ -94,6 +135,19 @@ class ShadowPlugin(temporalio.plugin.SimplePlugin):
         if self.codec is not None:
             config["header_codec_behavior"] = temporalio.common.HeaderCodecBehavior.CODEC
         return config
+
+    async def connect_service_client(
+        self,
+        config: temporalio.service.ConnectConfig,
+        next: Callable[
+            [temporalio.service.ConnectConfig], Awaitable[temporalio.service.ServiceClient]
+        ],
+    ) -> temporalio.service.ServiceClient:
+        """See base class; codec errors are counted on the client's runtime."""
+        if isinstance(self.codec, EncryptionCodec) and self.codec.metric_meter is None:
+            runtime = config.runtime or temporalio.runtime.Runtime.default()
+            self.codec.metric_meter = runtime.metric_meter
+        return await super().connect_service_client(config, next)
 
     def configure_replayer(
         self, config: temporalio.worker.ReplayerConfig
@@ -123,11 +177,16 @@ class ShadowPlugin(temporalio.plugin.SimplePlugin):
         return converter
 
 
-def _with_auth_passthrough(
-    runner: temporalio.worker.WorkflowRunner | None,
-) -> temporalio.worker.WorkflowRunner:
-    runner = runner or temporalio.worker.workflow_sandbox.SandboxedWorkflowRunner()
-    if isinstance(runner, temporalio.worker.workflow_sandbox.SandboxedWorkflowRunner):
-        restrictions = runner.restrictions.with_passthrough_modules(*_AUTH_PASSTHROUGH)
-        return dataclasses.replace(runner, restrictions=restrictions)
-    return runner
+def _with_passthrough(
+    *modules: str,
+) -> Callable[[temporalio.worker.WorkflowRunner | None], temporalio.worker.WorkflowRunner]:
+    def configure(
+        runner: temporalio.worker.WorkflowRunner | None,
+    ) -> temporalio.worker.WorkflowRunner:
+        runner = runner or temporalio.worker.workflow_sandbox.SandboxedWorkflowRunner()
+        if isinstance(runner, temporalio.worker.workflow_sandbox.SandboxedWorkflowRunner):
+            restrictions = runner.restrictions.with_passthrough_modules(*modules)
+            return dataclasses.replace(runner, restrictions=restrictions)
+        return runner
+
+    return configure

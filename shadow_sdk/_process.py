@@ -24,13 +24,17 @@ def run_and_exit(main: Coroutine[Any, Any, int | None]) -> NoReturn:
     thread state must be current" while the Temporal SDK's core threads are still
     winding down (temporalio/sdk-python#300), turning a clean drain into a
     SIGABRT that Kubernetes and CI read as a crash. Put any cleanup that must
-    run (exporters, files) inside ``main``; ``atexit`` handlers do not run.
+    run (exporters, files) inside ``main``; ``atexit`` handlers do not run, and
+    tasks still pending when ``main`` ends are abandoned, not awaited.
 
     Args:
         main: The process's work, for example ``run_worker(...)``.
     """
     try:
-        status = _exit_status(asyncio.run(main))
+        # A Runner that is never closed: closing would cancel the tasks still pending
+        # and wait for them, and a worker past its shutdown cap leaves behind
+        # activities that ignore cancellation.
+        status = _exit_status(asyncio.Runner().run(main))
     except SystemExit as exit_:
         status = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
         if isinstance(exit_.code, str):

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Self, get_args, get_origin
+from typing import Annotated, Any, Literal, Self, get_args, get_origin
 
 import pydantic
 import pydantic_core
@@ -156,6 +156,41 @@ class ShadowSettings(pydantic_settings.BaseSettings):
     leaving the process time to exit before it is killed.
     """
 
+    worker_shutdown_timeout: Seconds | None = None
+    """Hard cap on the whole shutdown; past it the process exits 1. Unset: the graceful
+    timeout plus 10 s."""
+    worker_tuner: Literal["fixed", "resource-based"] = "fixed"
+    """``fixed`` slot counts, or Temporal's resource-based tuner that adds slots while
+    memory and CPU stay under their targets."""
+    worker_target_memory_usage: Annotated[float, Field(gt=0, le=1)] = 0.8
+    """Memory use (0-1) the resource-based tuner aims for."""
+    worker_target_cpu_usage: Annotated[float, Field(gt=0, le=1)] = 0.9
+    """CPU use (0-1) the resource-based tuner aims for."""
+    worker_workflow_task_pollers: PositiveInt | None = None
+    """Most concurrent workflow task polls; unset keeps the SDK's default."""
+    worker_activity_task_pollers: PositiveInt | None = None
+    """Most concurrent activity task polls; unset keeps the SDK's default."""
+    worker_poller_autoscaling: bool = False
+    """Scale polls with load, up to the maxima above (or 100)."""
+    worker_max_activities_per_second: Annotated[float, Field(gt=0)] | None = None
+    """Activities this worker starts per second at most."""
+    worker_max_task_queue_activities_per_second: Annotated[float, Field(gt=0)] | None = None
+    """Activities all workers of the task queue start per second at most (set on the server)."""
+
+    # Operations: the ops server, logs, traces.
+    metrics_host: str = "0.0.0.0"  # noqa: S104  Probes and scrapes come from outside the pod.
+    """Address of the ops server (/metrics, /live, /ready, /health)."""
+    metrics_port: Annotated[int, Field(ge=0, lt=65536)] | None = 9464
+    """Port of the ops server; 0 picks a free one."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    """Level of the process's logs."""
+    log_format: Literal["text", "json"] = "text"
+    """``text`` for people, ``json`` for log pipelines."""
+    otel_exporter_otlp_endpoint: str | None = None
+    """OTLP/HTTP endpoint for traces; unset: no tracing, at no cost."""
+    otel_service_name: str | None = None
+    """``service.name`` of the traces; unset: the task queue."""
+
     # Payload encryption.
     codec_keys: Annotated[
         dict[str, SecretStr], pydantic_settings.NoDecode, BeforeValidator(_json_object)
@@ -258,7 +293,8 @@ class ShadowSettings(pydantic_settings.BaseSettings):
             settings = handler(data)
         except pydantic.ValidationError as error:
             raise SettingsError([_describe(cls, problem) for problem in error.errors()]) from None
-        if problems := settings._tls_problems() + settings._exclusive_problems():
+        problems = settings._tls_problems() + settings._exclusive_problems()
+        if problems := problems + settings._worker_problems():
             raise SettingsError(problems)
         settings._key_ring = settings._build_key_ring()
         settings._policy = settings._build_policy()
@@ -303,6 +339,32 @@ class ShadowSettings(pydantic_settings.BaseSettings):
                 f"TEMPORAL_TLS_CLIENT_{given}_* is set without TEMPORAL_TLS_CLIENT_{missing}_*: "
                 "mutual TLS needs both the certificate and its key"
             )
+        return problems
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, level: object) -> object:
+        return level.upper() if isinstance(level, str) else level
+
+    def _worker_problems(self) -> list[str]:
+        problems = []
+        cap = self.worker_shutdown_timeout
+        if cap is not None and cap <= self.worker_graceful_shutdown_timeout:
+            problems.append(
+                "WORKER_SHUTDOWN_TIMEOUT: must be longer than WORKER_GRACEFUL_SHUTDOWN_TIMEOUT "
+                f"({self.worker_graceful_shutdown_timeout.total_seconds():g} s), "
+                "which it caps"
+            )
+        if self.worker_tuner == "resource-based":
+            problems += [
+                f"WORKER_TUNER=resource-based and {name.upper()} are both set; "
+                "the tuner decides the slots"
+                for name in (
+                    "worker_max_concurrent_activities",
+                    "worker_max_concurrent_workflow_tasks",
+                )
+                if getattr(self, name) is not None
+            ]
         return problems
 
     def _exclusive_problems(self) -> list[str]:

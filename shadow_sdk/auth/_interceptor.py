@@ -28,6 +28,8 @@ TOKEN_MARKER = ("shadow-payload", b"auth-token")
 _REDACTED = "<auth token redacted>"
 PERMISSION_DENIED = "PermissionDenied"
 """``ApplicationError`` type of a workflow start that was denied."""
+AUTH_DENIALS = "shadow_auth_denials"
+"""Counter of denied calls, by ``permission`` (``shadow_auth_denials_total``)."""
 
 logger = logging.getLogger("shadow_sdk.auth")
 
@@ -369,6 +371,9 @@ class AuthWorkflowInboundInterceptor(temporalio.worker.WorkflowInboundIntercepto
                 check_time=check_time,
             )
         except AuthError as error:
+            temporalio.workflow.metric_meter().create_counter(
+                AUTH_DENIALS, "Calls refused by authorization"
+            ).add(1, {"permission": permission})
             raise temporalio.exceptions.ApplicationError(
                 f"{permission} denied: {error}", type=PERMISSION_DENIED, non_retryable=True
             ) from None

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 
 import google.protobuf.message
 import temporalio.api.common.v1
+import temporalio.common
 import temporalio.converter
 from cryptography.exceptions import InvalidTag
 
@@ -18,6 +19,8 @@ ENCODING = b"binary/encrypted"
 """The ``encoding`` metadata of an encrypted payload."""
 KEY_ID_METADATA = "encryption-key-id"
 """The metadata entry naming the key that encrypted the payload."""
+CODEC_ERRORS = "shadow_codec_errors"
+"""Counter of payloads that failed to decrypt, by ``error`` (``shadow_codec_errors_total``)."""
 NONCE_BYTES = 12
 TAG_BYTES = 16
 
@@ -50,11 +53,21 @@ class EncryptionCodec(temporalio.converter.PayloadCodec):
         keys: The keys; its active key encrypts.
         compression: Compresses before encrypting; ``None`` neither compresses nor
             decompresses.
+        metric_meter: Where to count payloads that fail to decrypt
+            (``shadow_codec_errors_total{error}``); :class:`~shadow_sdk.ShadowPlugin`
+            sets the meter of the client's runtime when this is ``None``.
     """
 
-    def __init__(self, keys: KeyRing, *, compression: CompressionCodec | None = None) -> None:
+    def __init__(
+        self,
+        keys: KeyRing,
+        *,
+        compression: CompressionCodec | None = None,
+        metric_meter: temporalio.common.MetricMeter | None = None,
+    ) -> None:
         self.keys = keys
         self.compression = compression
+        self.metric_meter = metric_meter
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         """See base class."""
@@ -79,7 +92,14 @@ class EncryptionCodec(temporalio.converter.PayloadCodec):
 
     def decode_sync(self, payloads: Iterable[Payload]) -> list[Payload]:
         """Decrypt ``payloads`` without an event loop (tools, benchmarks)."""
-        return [self._decode_one(payload) for payload in payloads]
+        try:
+            return [self._decode_one(payload) for payload in payloads]
+        except CodecError as error:
+            if self.metric_meter is not None:
+                self.metric_meter.create_counter(
+                    CODEC_ERRORS, "Payloads that could not be decrypted"
+                ).add(1, {"error": type(error).__name__})
+            raise
 
     def _decode_one(self, payload: Payload) -> Payload:
         if payload.metadata.get("encoding") != ENCODING:

@@ -1,0 +1,29 @@
+"""Observability of worker processes: metrics, probes, logs and traces.
+
+:class:`Observability` sets up a process from its settings: logging (text or
+JSON, with workflow and activity context), a Temporal runtime whose metrics, the
+SDK core's and shadow_sdk's, reach one Prometheus registry, and OpenTelemetry
+tracing when an OTLP endpoint is configured. :class:`OpsServer` exposes the
+registry and the worker's probes; :class:`MetricsInterceptor` counts workflows
+and activities.
+"""
+
+from shadow_sdk.observability._interceptor import MetricsInterceptor
+from shadow_sdk.observability._logging import JsonFormatter, TextFormatter, configure_logging
+from shadow_sdk.observability._ops_server import OpsServer, Probe, WorkerState
+from shadow_sdk.observability._prometheus import TemporalMetricsCollector, registry_for
+from shadow_sdk.observability._setup import Observability, create_runtime
+
+__all__ = [
+    "JsonFormatter",
+    "MetricsInterceptor",
+    "Observability",
+    "OpsServer",
+    "Probe",
+    "TemporalMetricsCollector",
+    "TextFormatter",
+    "WorkerState",
+    "configure_logging",
+    "create_runtime",
+    "registry_for",
+]
