@@ -415,3 +415,56 @@ def test_a_service_can_read_a_dotenv_file_and_secret_files(
     assert settings.temporal_namespace == "env-ns"
     assert settings.temporal_api_key is not None
     assert settings.temporal_api_key.get_secret_value() == "mounted-key"
+
+
+def test_operations_settings_come_from_their_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ops server, logs and traces follow the usual names, OpenTelemetry's included."""
+    monkeypatch.setenv("METRICS_PORT", "9100")
+    monkeypatch.setenv("METRICS_HOST", "127.0.0.1")
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "orders-worker")
+
+    settings = ShadowSettings()
+
+    assert (settings.metrics_host, settings.metrics_port) == ("127.0.0.1", 9100)
+    assert (settings.log_level, settings.log_format) == ("DEBUG", "json")
+    assert settings.otel_exporter_otlp_endpoint == "http://collector:4318"
+    assert settings.otel_service_name == "orders-worker"
+
+
+def test_invalid_operations_settings_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("METRICS_PORT", "70000")
+    monkeypatch.setenv("LOG_FORMAT", "xml")
+    monkeypatch.setenv("WORKER_TUNER", "magic")
+    monkeypatch.setenv("WORKER_TARGET_CPU_USAGE", "1.5")
+
+    with pytest.raises(SettingsError) as excinfo:
+        ShadowSettings()
+
+    problems = problems_of(excinfo)
+    assert "METRICS_PORT='70000': Input should be less than 65536" in problems
+    assert "LOG_FORMAT='xml': Input should be 'text' or 'json'" in problems
+    assert "WORKER_TUNER='magic': Input should be 'fixed' or 'resource-based'" in problems
+    assert "WORKER_TARGET_CPU_USAGE='1.5': Input should be less than or equal to 1" in problems
+
+
+def test_the_hard_cap_must_leave_room_for_the_graceful_drain() -> None:
+    with pytest.raises(SettingsError) as excinfo:
+        ShadowSettings(worker_graceful_shutdown_timeout=30, worker_shutdown_timeout=20)
+
+    assert excinfo.value.problems == (
+        "WORKER_SHUTDOWN_TIMEOUT: must be longer than WORKER_GRACEFUL_SHUTDOWN_TIMEOUT (30 s), "
+        "which it caps",
+    )
+
+
+def test_the_resource_based_tuner_excludes_fixed_slot_counts() -> None:
+    with pytest.raises(SettingsError) as excinfo:
+        ShadowSettings(worker_tuner="resource-based", worker_max_concurrent_activities=10)
+
+    assert excinfo.value.problems == (
+        "WORKER_TUNER=resource-based and WORKER_MAX_CONCURRENT_ACTIVITIES are both set; "
+        "the tuner decides the slots",
+    )

@@ -1,35 +1,21 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
 import signal
-import sys
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from temporalio.api.enums.v1 import EventType, PendingActivityState
-from temporalio.client import Client, WorkflowHandle, WorkflowHistory
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import PollerBehaviorAutoscaling, PollerBehaviorSimpleMaximum, WorkerTuner
 from workflows import SlowStepWorkflow, slow_step
 
 from shadow_sdk import SettingsError, ShadowPlugin, ShadowSettings, ShadowWorker
 
 WORKER_PROCESS = Path(__file__).with_name("worker_process.py")
-
-
-async def wait_until_activity_runs(handle: WorkflowHandle[object, object]) -> None:
-    async with asyncio.timeout(30):
-        while True:
-            description = await handle.describe()
-            pending = description.raw_description.pending_activities
-            if pending and pending[0].state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED:
-                return
-            await asyncio.sleep(0.05)
 
 
 async def test_applies_settings_to_the_worker(temporal_client: Client, task_queue: str) -> None:
@@ -168,121 +154,66 @@ async def test_a_worker_that_cannot_start_says_why_and_never_claims_to_poll(
     assert "worker polling" not in caplog.text
 
 
-@contextlib.asynccontextmanager
-async def worker_process(
-    client: Client, task_queue: str, home: Path, graceful_shutdown_timeout: float
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    """Run tests/worker_process.py as a service would run its worker, and always stop it."""
-    env = {
-        **os.environ,
-        "HOME": str(home),
-        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
-        "TEMPORAL_TASK_QUEUE": task_queue,
-        "WORKER_GRACEFUL_SHUTDOWN_TIMEOUT": str(graceful_shutdown_timeout),
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(WORKER_PROCESS),
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+async def test_tuning_settings_reach_the_worker(temporal_client: Client, task_queue: str) -> None:
+    """Poller limits and rate limits are the worker's, not just remembered settings."""
+    settings = ShadowSettings(
+        temporal_task_queue=task_queue,
+        worker_workflow_task_pollers=3,
+        worker_activity_task_pollers=4,
+        worker_max_activities_per_second=50,
+        worker_max_task_queue_activities_per_second=200,
     )
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+
+    config = ShadowWorker(temporal_client, settings, activities=[slow_step]).worker.config(
+        active_config=True
+    )
+
+    assert config.get("workflow_task_poller_behavior") == PollerBehaviorSimpleMaximum(3)
+    assert config.get("activity_task_poller_behavior") == PollerBehaviorSimpleMaximum(4)
+    assert config.get("max_activities_per_second") == 50
+    assert config.get("max_task_queue_activities_per_second") == 200
 
 
-async def stop(process: asyncio.subprocess.Process, sig: signal.Signals) -> str:
-    """Send ``sig`` and return everything the process printed until it exited."""
-    process.send_signal(sig)
-    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
-    return output.decode()
-
-
-def history_events(history: WorkflowHistory) -> list[EventType.ValueType]:
-    return [event.event_type for event in history.events]
-
-
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-async def test_a_signal_drains_in_flight_activities_then_exits_0(
-    dev_server_env: WorkflowEnvironment, task_queue: str, tmp_path: Path, sig: signal.Signals
+async def test_poller_autoscaling_keeps_the_maximum(
+    temporal_client: Client, task_queue: str
 ) -> None:
-    """A signalled worker lets its running activity finish, then exits 0; nothing is lost."""
-    client = dev_server_env.client
-    async with worker_process(client, task_queue, tmp_path, graceful_shutdown_timeout=30) as worker:
-        handle = await client.start_workflow(
-            SlowStepWorkflow.run, 2.0, id=f"drain-{uuid.uuid4()}", task_queue=task_queue
-        )
-        await wait_until_activity_runs(handle)
+    settings = ShadowSettings(
+        temporal_task_queue=task_queue,
+        worker_poller_autoscaling=True,
+        worker_activity_task_pollers=8,
+    )
 
-        output = await stop(worker, sig)
+    config = ShadowWorker(temporal_client, settings, activities=[slow_step]).worker.config(
+        active_config=True
+    )
 
-    assert worker.returncode == 0, output
-    assert f"received {sig.name}, shutting down gracefully" in output
-    events = history_events(await handle.fetch_history())
-    assert EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED in events
-    assert EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED not in events
+    activity_pollers = config.get("activity_task_poller_behavior")
+    workflow_pollers = config.get("workflow_task_poller_behavior")
+    assert isinstance(activity_pollers, PollerBehaviorAutoscaling)
+    assert activity_pollers.maximum == 8
+    assert isinstance(workflow_pollers, PollerBehaviorAutoscaling)
+    assert workflow_pollers.maximum == 100
+
+
+async def test_the_resource_based_tuner_runs_workflows(
+    temporal_client: Client, task_queue: str
+) -> None:
+    """WORKER_TUNER=resource-based hands the slots to Temporal's tuner, which really runs work."""
+    settings = ShadowSettings(
+        temporal_task_queue=task_queue,
+        worker_tuner="resource-based",
+        worker_target_memory_usage=0.9,
+        worker_target_cpu_usage=0.95,
+    )
+
     async with ShadowWorker(
-        client,
-        ShadowSettings(temporal_task_queue=task_queue),
-        workflows=[SlowStepWorkflow],
-        activities=[slow_step],
-    ):
-        assert await handle.result() == "finished during shutdown"
-
-
-async def test_activities_outlasting_the_graceful_timeout_are_retried(
-    dev_server_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
-) -> None:
-    """Past the timeout the activity is cancelled, the worker still exits 0, and the attempt
-    is retried by the next worker: the timeout bounds the drain, it loses no work."""
-    client = dev_server_env.client
-    async with worker_process(
-        client, task_queue, tmp_path, graceful_shutdown_timeout=0.5
+        temporal_client, settings, workflows=[SlowStepWorkflow], activities=[slow_step]
     ) as worker:
-        handle = await client.start_workflow(
-            SlowStepWorkflow.run, 4.0, id=f"cut-{uuid.uuid4()}", task_queue=task_queue
+        result = await temporal_client.execute_workflow(
+            SlowStepWorkflow.run, 0.1, id=f"tuned-{uuid.uuid4()}", task_queue=task_queue
         )
-        await wait_until_activity_runs(handle)
 
-        output = await stop(worker, signal.SIGTERM)
-
-    assert worker.returncode == 0, output
-    assert "in-flight activities have up to 0.5 s to finish" in output
-    pending = (await handle.describe()).raw_description.pending_activities
-    assert [activity.attempt for activity in pending] == [2]
-    assert EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED not in history_events(
-        await handle.fetch_history()
-    )
-    async with ShadowWorker(
-        client,
-        ShadowSettings(temporal_task_queue=task_queue),
-        workflows=[SlowStepWorkflow],
-        activities=[slow_step],
-    ):
-        assert await handle.result() == "finished"
-
-
-async def test_a_second_signal_stops_at_once(
-    dev_server_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
-) -> None:
-    """While draining, another SIGTERM ends the process as SIGTERM does without handlers."""
-    client = dev_server_env.client
-    async with worker_process(client, task_queue, tmp_path, graceful_shutdown_timeout=60) as worker:
-        handle = await client.start_workflow(
-            SlowStepWorkflow.run, 60.0, id=f"impatient-{uuid.uuid4()}", task_queue=task_queue
-        )
-        await wait_until_activity_runs(handle)
-        assert worker.stdout is not None
-        worker.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(30):
-            while b"worker stopping" not in await worker.stdout.readline():
-                pass
-
-        worker.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(worker.wait(), timeout=10)
-
-    assert worker.returncode == -signal.SIGTERM
+    config = worker.worker.config(active_config=True)
+    assert isinstance(config.get("tuner"), WorkerTuner)
+    assert config.get("max_concurrent_activities") is None
+    assert result == "finished"

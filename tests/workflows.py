@@ -7,11 +7,14 @@ workflow code from files.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from pydantic import BaseModel
 from temporalio import activity, workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from shadow_sdk.auth import current_identity
@@ -61,6 +64,7 @@ class SleepWorkflow:
 @activity.defn
 async def slow_step(seconds: float) -> str:
     """Work for ``seconds``, heartbeating, and tell whether the worker began shutting down."""
+    activity.logger.info("slow step runs for %g s", seconds)
     deadline = asyncio.get_running_loop().time() + seconds
     while asyncio.get_running_loop().time() < deadline:
         activity.heartbeat()
@@ -72,6 +76,7 @@ async def slow_step(seconds: float) -> str:
 class SlowStepWorkflow:
     @workflow.run
     async def run(self, seconds: float) -> str:
+        workflow.logger.info("starting a slow step")
         return await workflow.execute_activity(
             slow_step,
             seconds,
@@ -191,3 +196,52 @@ class ShortCronWorkflow:
     @workflow.run
     async def run(self) -> str:
         return "ran"
+
+
+@activity.defn
+async def flaky_step(failures: int) -> int:
+    """Fail the first ``failures`` attempts, then return the attempt that succeeded."""
+    attempt = activity.info().attempt
+    if attempt <= failures:
+        raise ApplicationError(f"attempt {attempt} fails on purpose")
+    return attempt
+
+
+@workflow.defn
+class OutcomeWorkflow:
+    """Ends the way it is asked to: ``complete``, ``fail``, ``cancel`` (waits) or ``continue``."""
+
+    @workflow.run
+    async def run(self, outcome: str) -> str:
+        if outcome == "continue":
+            workflow.continue_as_new("complete")
+        if outcome == "fail":
+            raise ApplicationError("asked to fail", non_retryable=True)
+        if outcome == "cancel":
+            await workflow.wait_condition(lambda: False)
+        attempt = await workflow.execute_activity(
+            flaky_step,
+            1,
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100)),
+        )
+        return f"completed on attempt {attempt}"
+
+
+@activity.defn
+async def stubborn_step(seconds: float) -> str:
+    """Run for ``seconds`` and ignore cancellation: what a hard shutdown cap is for."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while (remaining := deadline - asyncio.get_running_loop().time()) > 0:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(remaining)
+    return "finished"
+
+
+@workflow.defn
+class StubbornWorkflow:
+    @workflow.run
+    async def run(self, seconds: float) -> str:
+        return await workflow.execute_activity(
+            stubborn_step, seconds, start_to_close_timeout=timedelta(seconds=seconds + 30)
+        )

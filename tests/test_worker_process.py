@@ -1,0 +1,335 @@
+"""A worker process as Kubernetes runs it: probes, signals, the drain, logs and exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import signal
+import socket
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from handles import wait_until_activity_runs
+from network import free_port
+from scrape import get
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
+from temporalio.testing import WorkflowEnvironment
+from workflows import SlowStepWorkflow, StubbornWorkflow, slow_step
+
+from shadow_sdk import ShadowPlugin, ShadowSettings, ShadowWorker
+from shadow_sdk.auth import AuthInterceptor, TokenIssuer
+from shadow_sdk.codec import EncryptionCodec, KeyRing
+
+WORKER_PROCESS = Path(__file__).with_name("worker_process.py")
+
+
+@dataclass
+class WorkerProcess:
+    """tests/worker_process.py running, with its output collected line by line."""
+
+    process: asyncio.subprocess.Process
+    ops_port: int
+    lines: list[str] = field(default_factory=list)
+    _reader: asyncio.Task[None] | None = None
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    async def read_output(self) -> None:
+        assert self.process.stdout is not None
+        async for line in self.process.stdout:
+            self.lines.append(line.decode())
+
+    async def wait_for_line(self, text: str) -> None:
+        async with asyncio.timeout(30):
+            while not any(text in line for line in self.lines):
+                assert self.process.returncode is None, self.output
+                await asyncio.sleep(0.05)
+
+    async def wait_until_ready(self) -> None:
+        async with asyncio.timeout(30):
+            while True:
+                assert self.process.returncode is None, self.output
+                with contextlib.suppress(OSError):
+                    if (await get(self.ops_port, "/ready"))[0] == 200:
+                        return
+                await asyncio.sleep(0.05)
+
+    async def exit_code(self, within: float = 60) -> int:
+        """Wait up to ``within`` seconds for the process to exit, and read what it printed."""
+        async with asyncio.timeout(within):
+            code = await self.process.wait()
+            if self._reader is not None:
+                await self._reader
+        return code
+
+
+@contextlib.asynccontextmanager
+async def worker_process(
+    home: Path, address: str, task_queue: str, **env: str
+) -> AsyncIterator[WorkerProcess]:
+    """Start the worker process with settings from its environment; always stop it."""
+    ops_port = int(env.pop("METRICS_PORT", free_port()))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(WORKER_PROCESS),
+        env={
+            **os.environ,
+            "HOME": str(home),
+            "TEMPORAL_ADDRESS": address,
+            "TEMPORAL_TASK_QUEUE": task_queue,
+            "METRICS_HOST": "127.0.0.1",
+            "METRICS_PORT": str(ops_port),
+            **env,
+        },
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    worker = WorkerProcess(process, ops_port)
+    worker._reader = asyncio.create_task(worker.read_output())
+    try:
+        yield worker
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await worker.exit_code()
+
+
+def history_events(history: WorkflowHistory) -> list[EventType.ValueType]:
+    return [event.event_type for event in history.events]
+
+
+async def finish_elsewhere(
+    client: Client, task_queue: str, handles: list[WorkflowHandle[object, str]]
+) -> list[str]:
+    """Run the workflows' remaining tasks on a new worker, as the next pod would."""
+    async with ShadowWorker(
+        client,
+        ShadowSettings(temporal_task_queue=task_queue),
+        workflows=[SlowStepWorkflow],
+        activities=[slow_step],
+    ):
+        return list(await asyncio.gather(*(handle.result() for handle in handles)))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_a_signal_turns_ready_off_drains_running_activities_then_exits_0(
+    dev_server_env: WorkflowEnvironment, task_queue: str, tmp_path: Path, sig: signal.Signals
+) -> None:
+    """Every running activity completes during the drain; every workflow then finishes."""
+    client = dev_server_env.client
+    address = client.service_client.config.target_host
+    async with worker_process(
+        tmp_path, address, task_queue, WORKER_GRACEFUL_SHUTDOWN_TIMEOUT="30"
+    ) as worker:
+        await worker.wait_until_ready()
+        handles = [
+            await client.start_workflow(
+                SlowStepWorkflow.run, 2.0, id=f"drain-{n}-{uuid.uuid4()}", task_queue=task_queue
+            )
+            for n in range(3)
+        ]
+        for handle in handles:
+            await wait_until_activity_runs(handle)
+
+        worker.process.send_signal(sig)
+        await worker.wait_for_line("worker stopping")
+        ready_while_draining = await get(worker.ops_port, "/ready")
+        live_while_draining = await get(worker.ops_port, "/live")
+        code = await worker.exit_code()
+
+    assert code == 0, worker.output
+    assert f"received {sig.name}, shutting down gracefully" in worker.output
+    assert ready_while_draining == (503, "not ready: draining\n")
+    assert live_while_draining[0] == 200
+    for handle in handles:
+        events = history_events(await handle.fetch_history())
+        assert EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED in events
+        assert EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED not in events
+    results = await finish_elsewhere(client, task_queue, handles)
+    assert results == ["finished during shutdown"] * 3
+
+
+async def test_activities_outlasting_the_graceful_timeout_are_retried(
+    dev_server_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    """Past the timeout the activity is cancelled, the worker still exits 0, and the attempt
+    is retried by the next worker: the timeout bounds the drain, it loses no work."""
+    client = dev_server_env.client
+    address = client.service_client.config.target_host
+    async with worker_process(
+        tmp_path, address, task_queue, WORKER_GRACEFUL_SHUTDOWN_TIMEOUT="0.5"
+    ) as worker:
+        handle = await client.start_workflow(
+            SlowStepWorkflow.run, 4.0, id=f"cut-{uuid.uuid4()}", task_queue=task_queue
+        )
+        await wait_until_activity_runs(handle)
+
+        worker.process.send_signal(signal.SIGTERM)
+        code = await worker.exit_code()
+
+    assert code == 0, worker.output
+    assert "in-flight activities have up to 0.5 s to finish" in worker.output
+    pending = (await handle.describe()).raw_description.pending_activities
+    assert [activity.attempt for activity in pending] == [2]
+    assert EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED not in history_events(
+        await handle.fetch_history()
+    )
+    assert await finish_elsewhere(client, task_queue, [handle]) == ["finished"]
+
+
+async def test_past_the_hard_cap_the_process_exits_1(
+    dev_server_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    """An activity that ignores cancellation cannot hold the pod: the cap ends the wait."""
+    client = dev_server_env.client
+    address = client.service_client.config.target_host
+    async with worker_process(
+        tmp_path,
+        address,
+        task_queue,
+        WORKER_GRACEFUL_SHUTDOWN_TIMEOUT="0.5",
+        WORKER_SHUTDOWN_TIMEOUT="2",
+    ) as worker:
+        handle = await client.start_workflow(
+            StubbornWorkflow.run, 60.0, id=f"stubborn-{uuid.uuid4()}", task_queue=task_queue
+        )
+        await wait_until_activity_runs(handle)
+
+        worker.process.send_signal(signal.SIGTERM)
+        code = await worker.exit_code(within=20)
+    await handle.terminate()
+
+    assert code == 1, worker.output
+    assert "worker did not stop within 2 s (WORKER_SHUTDOWN_TIMEOUT)" in worker.output
+
+
+async def test_a_second_signal_stops_at_once(
+    dev_server_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    """While draining, another SIGTERM ends the process as SIGTERM does without handlers."""
+    client = dev_server_env.client
+    address = client.service_client.config.target_host
+    async with worker_process(
+        tmp_path, address, task_queue, WORKER_GRACEFUL_SHUTDOWN_TIMEOUT="60"
+    ) as worker:
+        handle = await client.start_workflow(
+            SlowStepWorkflow.run, 60.0, id=f"impatient-{uuid.uuid4()}", task_queue=task_queue
+        )
+        await wait_until_activity_runs(handle)
+        worker.process.send_signal(signal.SIGTERM)
+        await worker.wait_for_line("worker stopping")
+
+        worker.process.send_signal(signal.SIGTERM)
+        code = await worker.exit_code(within=10)
+
+    assert code == -signal.SIGTERM
+
+
+async def test_probes_answer_while_the_process_is_still_connecting(
+    tmp_path: Path, task_queue: str
+) -> None:
+    """A Temporal address that accepts connections but never answers: live, not ready."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        async with worker_process(tmp_path, address, task_queue) as worker:
+            async with asyncio.timeout(30):
+                while True:
+                    with contextlib.suppress(OSError):
+                        live = await get(worker.ops_port, "/live")
+                        break
+                    await asyncio.sleep(0.05)
+            ready = await get(worker.ops_port, "/ready")
+            health = json.loads((await get(worker.ops_port, "/health"))[1])
+
+    assert live == (200, "live\n")
+    assert ready == (503, "not ready: starting\n")
+    assert (health["status"], health["ready"]) == ("starting", False)
+
+
+async def test_a_taken_metrics_port_stops_the_process_and_names_it(
+    tmp_path: Path, task_queue: str
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        async with worker_process(
+            tmp_path, "127.0.0.1:1", task_queue, METRICS_PORT=str(port)
+        ) as worker:
+            code = await worker.exit_code(within=30)
+
+    assert code == 1, worker.output
+    assert f"METRICS_PORT={port}: cannot listen on 127.0.0.1:{port}" in worker.output
+
+
+SECRET_KEY = bytes(range(32))
+HS256_SECRET = "process-test-hs256-secret-of-32-bytes!"
+API_KEY = "process-test-api-key-never-logged"
+
+
+async def test_json_logs_carry_the_temporal_context_and_no_secret(
+    dev_server_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    """Every line is JSON; workflow and activity lines say which run they belong to."""
+    encoded_key = base64.b64encode(SECRET_KEY).decode()
+    token = TokenIssuer(hs256_secret=HS256_SECRET).issue("tester", ["admin"])
+    worker_token = TokenIssuer(hs256_secret=HS256_SECRET).issue("worker", ["admin"])
+    secrets = [encoded_key, HS256_SECRET, API_KEY, token, worker_token]
+    address = dev_server_env.client.service_client.config.target_host
+    client = await Client.connect(
+        address,
+        plugins=[
+            ShadowPlugin(
+                codec=EncryptionCodec(KeyRing({"2026-11": SECRET_KEY})),
+                auth=AuthInterceptor(token=token),
+            )
+        ],
+    )
+    async with worker_process(
+        tmp_path,
+        address,
+        task_queue,
+        LOG_FORMAT="json",
+        CODEC_KEYS=json.dumps({"2026-11": encoded_key}),
+        AUTH_HS256_SECRET=HS256_SECRET,
+        AUTH_TOKEN=worker_token,
+        TEMPORAL_API_KEY=API_KEY,
+        TEMPORAL_TLS="false",
+    ) as worker:
+        await worker.wait_until_ready()
+        handle = await client.start_workflow(
+            SlowStepWorkflow.run, 0.2, id=f"logged-{uuid.uuid4()}", task_queue=task_queue
+        )
+        assert await handle.result() == "finished"
+        health = (await get(worker.ops_port, "/health"))[1]
+        metrics = (await get(worker.ops_port, "/metrics"))[1]
+        worker.process.send_signal(signal.SIGTERM)
+        assert await worker.exit_code() == 0, worker.output
+
+    records = [json.loads(line) for line in worker.lines if line.strip()]
+    workflow_line = next(r for r in records if r["message"] == "starting a slow step")
+    activity_line = next(r for r in records if r["message"] == "slow step runs for 0.2 s")
+    run = {"workflow_id": handle.id, "run_id": handle.result_run_id}
+    assert workflow_line.items() >= {
+        **run, "workflow_type": "SlowStepWorkflow", "attempt": 1, "task_queue": task_queue
+    }.items()  # fmt: skip
+    assert activity_line.items() >= {
+        **run, "workflow_type": "SlowStepWorkflow", "activity_type": "slow_step", "attempt": 1
+    }.items()  # fmt: skip
+    assert {r["level"] for r in records} <= {"debug", "info", "warning", "error", "critical"}
+    for secret in secrets:
+        assert secret not in worker.output
+        assert secret not in health
+        assert secret not in metrics
