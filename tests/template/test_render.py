@@ -8,32 +8,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import warnings
 from pathlib import Path
 from typing import Any
 
-import copier
 import pytest
 import yaml
-
-ROOT = Path(__file__).resolve().parents[2]
-SDK_FROM_CHECKOUT = f"shadow-sdk @ {ROOT.as_uri()}"
-
-
-def render(destination: Path, template: Path = ROOT, **answers: Any) -> Path:
-    """Render ``template`` (the working tree by default) with defaults plus ``answers``."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # copier warns about uncommitted changes.
-        copier.run_copy(
-            str(template),
-            str(destination),
-            data=answers,
-            defaults=True,
-            vcs_ref="HEAD",
-            quiet=True,
-        )
-    return destination
-
+from rendering import ROOT, SDK_FROM_CHECKOUT, render
 
 def files(root: Path) -> set[str]:
     return {str(path.relative_to(root)) for path in root.rglob("*") if path.is_file()}
