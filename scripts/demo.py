@@ -12,8 +12,9 @@ Run it with ``nox -s demo`` (arguments after ``--`` are passed on):
 5. start the service's worker, then start the example workflows through the
    service's own command line: one that succeeds, one that is rejected, and one
    from a caller whose role may not start workflows;
-6. print what happened, with links into the Web UI, and stop every process it
-   started (also on Ctrl-C or failure) unless ``--keep-running`` is given.
+6. print what happened, with links into the Web UI and what the worker's ops
+   server reports, and stop every process it started (also on Ctrl-C or
+   failure) unless ``--keep-running`` is given.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -30,6 +32,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -83,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         (args.port, "Temporal frontend"),
         (args.ui_port, "Temporal Web UI"),
         (args.codec_port, "codec server"),
+        (args.metrics_port, "worker ops server"),
     )
     try:
         for port, role in ports:
@@ -92,12 +96,15 @@ def main(argv: list[str] | None = None) -> int:
             server_address = f"{args.host}:{args.port}"
             ui_url = f"http://{args.host}:{args.ui_port}"
             codec_url = f"http://{args.host}:{args.codec_port}" if service.encryption else None
+            ops_url = f"http://{args.host}:{args.metrics_port}"
             env = {
                 **_without_virtualenv(os.environ),
                 "TEMPORAL_ADDRESS": server_address,
                 "TEMPORAL_NAMESPACE": service.namespace,
                 "TEMPORAL_TASK_QUEUE": service.task_queue,
                 "WORKER_GRACEFUL_SHUTDOWN_TIMEOUT": str(WORKER_DRAIN_SECONDS),
+                "METRICS_HOST": args.host,
+                "METRICS_PORT": str(args.metrics_port),
                 **_security_settings(service),
             }
             tokens = _tokens(service, env)
@@ -107,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             _start_worker(processes, service, env)
             runs = _run_examples(service, env, tokens)
             _print_summary(service, server_address, ui_url, codec_url, runs)
+            _print_operations(ops_url)
             ok = _as_expected(runs)
             if args.keep_running:
                 print(f"\nEverything keeps running; open {ui_url}. Press Ctrl-C to stop.")
@@ -126,6 +134,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=_port, default=7233, help="Temporal frontend port (7233)")
     parser.add_argument("--ui-port", type=_port, default=8233, help="Temporal Web UI port (8233)")
     parser.add_argument("--codec-port", type=_port, default=8081, help="codec server port (8081)")
+    parser.add_argument(
+        "--metrics-port", type=_port, default=9464, help="the worker's ops server port (9464)"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     parser.add_argument(
         "--keep-running", action="store_true", help="keep server and worker up until Ctrl-C"
@@ -489,6 +500,25 @@ def _print_summary(
             f"  {_relative(service.bin / 'temporal')} workflow show --address {address} "
             f"-w {runs[0].report['workflow_id']} --codec-endpoint '{codec_url}/{{namespace}}'{auth}"
         )
+
+
+def _print_operations(ops_url: str) -> None:
+    """Show what the worker's ops server says about the runs: probes and workflow counts."""
+    with urllib.request.urlopen(f"{ops_url}/health", timeout=10) as response:  # noqa: S310
+        health = json.load(response)
+    with urllib.request.urlopen(f"{ops_url}/metrics", timeout=10) as response:  # noqa: S310
+        metrics = response.read().decode()
+    closed: dict[str, float] = {}
+    for match in re.finditer(r"^shadow_workflows_closed_total\{(.*)\} (\S+)$", metrics, re.M):
+        outcome = re.search(r'outcome="(\w+)"', match[1])
+        if outcome:
+            closed[outcome[1]] = closed.get(outcome[1], 0.0) + float(match[2])
+    counts = ", ".join(f"{count:g} {outcome}" for outcome, count in sorted(closed.items()))
+    print(
+        f"\nWorker ops server: {ops_url}/metrics, /live, /ready, /health\n"
+        f"  status {health['status']!r}, ready {health['ready']}; "
+        f"workflow runs closed: {counts or 'none yet'}"
+    )
 
 
 def _as_expected(runs: list[Run]) -> bool:

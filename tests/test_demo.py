@@ -17,22 +17,23 @@ from network import accepts_connections, free_port
 DEMO = Path(__file__).resolve().parent.parent / "scripts" / "demo.py"
 
 
-Ports = tuple[int, int, int]
+Ports = tuple[int, int, int, int]
 
 
 @pytest.fixture
 def ports() -> Ports:
-    return free_port(), free_port(), free_port()
+    return free_port(), free_port(), free_port(), free_port()
 
 
 def demo_command(build_dir: Path, ports: Ports, *extra: str) -> list[str]:
-    port, ui_port, codec_port = ports
+    port, ui_port, codec_port, metrics_port = ports
     return [
         sys.executable,
         str(DEMO),
         f"--port={port}",
         f"--ui-port={ui_port}",
         f"--codec-port={codec_port}",
+        f"--metrics-port={metrics_port}",
         f"--build-dir={build_dir}",
         *extra,
     ]
@@ -49,7 +50,7 @@ def test_runs_the_example_workflows_and_stops_everything(tmp_path: Path, ports: 
     result = run_demo(tmp_path / "demo", ports)
 
     assert result.returncode == 0, result.stdout + result.stderr
-    port, ui_port, codec_port = ports
+    port, ui_port, codec_port, metrics_port = ports
     assert f"Temporal server: 127.0.0.1:{port}, namespace 'default'" in result.stdout
     assert f"Codec server: http://127.0.0.1:{codec_port}" in result.stdout
     assert "valid task: task-processing-" in result.stdout
@@ -57,6 +58,11 @@ def test_runs_the_example_workflows_and_stops_everything(tmp_path: Path, ports: 
     assert "InvalidTask: task " in result.stdout
     assert "PermissionDenied: workflow:start denied: 'demo-viewer' (viewer)" in result.stdout
     assert f"http://127.0.0.1:{ui_port}/namespaces/default/workflows/task-processing-" in (
+        result.stdout
+    )
+    assert f"Worker ops server: http://127.0.0.1:{metrics_port}/metrics" in result.stdout
+    # The denied start never ran workflow code, so it is a denial, not a workflow run.
+    assert "status 'polling', ready True; workflow runs closed: 1 completed, 1 failed" in (
         result.stdout
     )
     assert "Stopped everything the demo started." in result.stdout
@@ -116,7 +122,9 @@ def test_keep_running_serves_the_web_ui_until_ctrl_c(
         if "Press Ctrl-C to stop" in line:
             break
         assert time.monotonic() < deadline
-    _, ui_port, codec_port = ports
+    _, ui_port, codec_port, metrics_port = ports
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/ready") as ready:
+        assert ready.status == 200
     with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/namespaces/default/workflows") as page:
         assert page.status == 200
     # What the Web UI sends the codec server: its own origin, a namespace, no token.
