@@ -8,7 +8,13 @@ import pytest
 
 import shadow_sdk
 
-PUBLIC_MODULES = ["shadow_sdk", "shadow_sdk.auth", "shadow_sdk.codec", "shadow_sdk.testing"]
+PUBLIC_MODULES = [
+    "shadow_sdk",
+    "shadow_sdk.auth",
+    "shadow_sdk.codec",
+    "shadow_sdk.observability",
+    "shadow_sdk.testing",
+]
 
 
 @pytest.mark.parametrize("module_name", PUBLIC_MODULES)
