@@ -1,0 +1,212 @@
+"""Saga compensation on a real time-skipping Temporal server, and replays of what ran."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from saga_workflows import LEDGER, BookTripWorkflow, Trip, book, cancel, notify
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.worker import Replayer
+
+from shadow_sdk import ShadowPlugin, ShadowSettings, ShadowWorker
+from shadow_sdk.resilience import COMPENSATION_FAILED, QUICK, Saga
+
+
+@pytest.fixture(autouse=True)
+def ledger() -> list[tuple[str, str]]:
+    LEDGER.clear()
+    return LEDGER
+
+
+async def run_trip(
+    client: Client, task_queue: str, trip: Trip
+) -> tuple[WorkflowHandle[BookTripWorkflow, list[str]], BaseException | None]:
+    async with ShadowWorker(
+        client,
+        ShadowSettings(temporal_task_queue=task_queue),
+        workflows=[BookTripWorkflow],
+        activities=[book, cancel, notify],
+    ):
+        handle = await client.start_workflow(
+            BookTripWorkflow.run, trip, id=f"trip-{uuid.uuid4()}", task_queue=task_queue
+        )
+        try:
+            await handle.result()
+        except WorkflowFailureError as error:
+            return handle, error.cause
+    return handle, None
+
+
+def root_cause(error: BaseException | None) -> ApplicationError:
+    while error is not None and not isinstance(error, ApplicationError):
+        error = error.__cause__ or getattr(error, "cause", None)
+    assert isinstance(error, ApplicationError)
+    return error
+
+
+async def replay(client: Client, handle: WorkflowHandle[BookTripWorkflow, list[str]]) -> None:
+    """Replaying the history with the same code must reproduce every command."""
+    replayer = Replayer(workflows=[BookTripWorkflow], plugins=[ShadowPlugin()])
+    await replayer.replay_workflow(await handle.fetch_history())
+
+
+async def test_a_failed_step_undoes_the_completed_ones_newest_first(
+    temporal_client: Client, task_queue: str, ledger: list[tuple[str, str]]
+) -> None:
+    handle, cause = await run_trip(temporal_client, task_queue, Trip(fail_at="flight"))
+
+    assert ledger == [
+        ("book", "car"),
+        ("book", "hotel"),
+        ("book", "flight"),
+        ("cancel", "hotel-booking"),
+        ("cancel", "car-booking"),
+    ]
+    assert root_cause(cause).type == "Unavailable"
+    await replay(temporal_client, handle)
+
+
+async def test_a_completed_saga_undoes_nothing(
+    temporal_client: Client, task_queue: str, ledger: list[tuple[str, str]]
+) -> None:
+    handle, cause = await run_trip(temporal_client, task_queue, Trip())
+
+    assert cause is None
+    assert await handle.result() == ["car-booking", "hotel-booking", "flight-booking"]
+    assert [entry for entry in ledger if entry[0] != "book"] == []
+
+
+async def test_compensations_registered_as_callables_run_too(
+    temporal_client: Client, task_queue: str, ledger: list[tuple[str, str]]
+) -> None:
+    """An error raised by the workflow itself compensates every step, the callable first."""
+    handle, cause = await run_trip(temporal_client, task_queue, Trip(fail_at="after-booking"))
+
+    assert ledger[3:] == [
+        ("notify", "trip booked, then undone"),
+        ("cancel", "flight-booking"),
+        ("cancel", "hotel-booking"),
+        ("cancel", "car-booking"),
+    ]
+    assert root_cause(cause).type == "Declined"
+    await replay(temporal_client, handle)
+
+
+async def test_cancelling_the_workflow_compensates_then_ends_cancelled(
+    temporal_client: Client, task_queue: str, ledger: list[tuple[str, str]]
+) -> None:
+    async with ShadowWorker(
+        temporal_client,
+        ShadowSettings(temporal_task_queue=task_queue),
+        workflows=[BookTripWorkflow],
+        activities=[book, cancel, notify],
+    ):
+        handle = await temporal_client.start_workflow(
+            BookTripWorkflow.run, Trip(fail_at="wait"), id=f"trip-{uuid.uuid4()}",
+            task_queue=task_queue,
+        )  # fmt: skip
+        async with asyncio.timeout(30):
+            while len(ledger) < 2:
+                await asyncio.sleep(0.05)
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError) as excinfo:
+            await handle.result()
+
+    assert isinstance(excinfo.value.cause, CancelledError)
+    assert ledger == [
+        ("book", "car"),
+        ("book", "hotel"),
+        ("cancel", "hotel-booking"),
+        ("cancel", "car-booking"),
+    ]
+    await replay(temporal_client, handle)
+
+
+async def test_failed_compensations_are_reported_together_after_running_the_rest(
+    temporal_client: Client, task_queue: str, ledger: list[tuple[str, str]]
+) -> None:
+    trip = Trip(fail_at="flight", failing_compensations=["hotel", "car"])
+
+    handle, cause = await run_trip(temporal_client, task_queue, trip)
+
+    assert ledger[3:] == [("cancel", "hotel-booking"), ("cancel", "car-booking")]
+    assert isinstance(cause, ApplicationError)
+    assert cause.type == COMPENSATION_FAILED
+    assert cause.non_retryable
+    assert cause.message == (
+        "2 of 2 compensations failed: cancel: Stuck: hotel-booking cannot be cancelled; "
+        "cancel: Stuck: car-booking cannot be cancelled"
+    )
+    assert cause.details[0] == [
+        {"name": "cancel", "status": "failed", "error": "Stuck: hotel-booking cannot be cancelled"},
+        {"name": "cancel", "status": "failed", "error": "Stuck: car-booking cannot be cancelled"},
+    ]
+    assert root_cause(cause.cause).type == "Unavailable"
+    await replay(temporal_client, handle)
+
+
+async def test_without_continue_on_error_the_rest_is_skipped(
+    temporal_client: Client, task_queue: str, ledger: list[tuple[str, str]]
+) -> None:
+    trip = Trip(fail_at="flight", failing_compensations=["hotel"], continue_on_error=False)
+
+    _, cause = await run_trip(temporal_client, task_queue, trip)
+
+    assert ledger[3:] == [("cancel", "hotel-booking")]
+    assert isinstance(cause, ApplicationError)
+    assert [entry["status"] for entry in cause.details[0]] == ["failed", "skipped"]
+
+
+async def test_parallel_compensations_are_scheduled_together(
+    temporal_client: Client, task_queue: str, ledger: list[tuple[str, str]]
+) -> None:
+    handle, _ = await run_trip(temporal_client, task_queue, Trip(fail_at="flight", parallel=True))
+
+    assert sorted(ledger[3:]) == [("cancel", "car-booking"), ("cancel", "hotel-booking")]
+    events = [event.event_type for event in (await handle.fetch_history()).events]
+    failed = events.index(EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED)
+    after = events[failed:]
+    scheduled = [
+        i for i, e in enumerate(after) if e == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    # Both compensations come out of one workflow task: no result separates them.
+    assert len(scheduled) == 2
+    assert EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED not in after[: scheduled[1]]
+    await replay(temporal_client, handle)
+
+
+async def test_an_error_that_only_fails_the_task_undoes_nothing(
+    temporal_client: Client, task_queue: str, ledger: list[tuple[str, str]]
+) -> None:
+    """A bug is retried by Temporal once fixed; the bookings must survive until then."""
+    async with ShadowWorker(
+        temporal_client,
+        ShadowSettings(temporal_task_queue=task_queue),
+        workflows=[BookTripWorkflow],
+        activities=[book, cancel, notify],
+    ):
+        handle = await temporal_client.start_workflow(
+            BookTripWorkflow.run, Trip(fail_at="bug"), id=f"trip-{uuid.uuid4()}",
+            task_queue=task_queue, id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        )  # fmt: skip
+        async with asyncio.timeout(30):
+            while not any(
+                event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
+                for event in (await handle.fetch_history()).events
+            ):
+                await asyncio.sleep(0.1)
+        await handle.terminate()
+
+    assert ledger == [("book", "car"), ("book", "hotel")]
+
+
+def test_a_compensation_activity_needs_a_timeout() -> None:
+    with pytest.raises(ValueError, match="compensation 'cancel' needs start_to_close_timeout"):
+        Saga().add_activity(cancel, "car-booking", Trip())
+
+    Saga().add_activity(cancel, "car-booking", Trip(), **QUICK)
