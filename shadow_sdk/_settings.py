@@ -191,6 +191,11 @@ class ShadowSettings(pydantic_settings.BaseSettings):
     otel_service_name: str | None = None
     """``service.name`` of the traces; unset: the task queue."""
 
+    # Shared state of the resilience helpers.
+    redis_url: SecretStr | None = None
+    """Redis for circuit breaker state and cached activity results shared by all workers,
+    ``redis://host:6379/0`` (``rediss://`` for TLS); unset: per process only."""
+
     # Payload encryption.
     codec_keys: Annotated[
         dict[str, SecretStr], pydantic_settings.NoDecode, BeforeValidator(_json_object)
