@@ -18,6 +18,7 @@ from shadow_sdk._client import api_key_watch, connect
 from shadow_sdk._exceptions import SettingsError, ShutdownTimeoutError
 from shadow_sdk._settings import ShadowSettings
 from shadow_sdk.observability import Observability, OpsServer, WorkerState
+from shadow_sdk.resilience import shared_state
 
 logger = logging.getLogger("shadow_sdk.worker")
 
@@ -243,6 +244,8 @@ async def run_worker(
         if client is None:
             client = await connect(settings, runtime=observability.runtime)
         await stack.enter_async_context(api_key_watch(client, settings))
+        task_queue = options.get("task_queue", settings.temporal_task_queue)
+        await stack.enter_async_context(shared_state(settings, name=str(task_queue)))
         await ShadowWorker(
             client,
             settings,

@@ -13,6 +13,7 @@ PUBLIC_MODULES = [
     "shadow_sdk.auth",
     "shadow_sdk.codec",
     "shadow_sdk.observability",
+    "shadow_sdk.resilience",
     "shadow_sdk.testing",
 ]
 

@@ -2,12 +2,31 @@
 
 * :class:`Saga`, workflow code: undo completed steps when a workflow fails or is
   cancelled.
+* :class:`CircuitBreaker` and :func:`circuit_breaker`: stop calling a dependency
+  that keeps failing; inside an activity, an open circuit tells Temporal's retry
+  how long to wait.
 * Activity presets (:data:`QUICK`, :data:`EXTERNAL_API`, :data:`LONG_RUNNING`):
   timeouts and retry policies to spread into ``workflow.execute_activity``.
+* :class:`ResultCache` and :func:`cached`: serve repeated calls of idempotent
+  activities from memory and Redis.
+* :func:`shared_state`: share open circuits and cached results between the
+  workers of a service through ``REDIS_URL``.
 
 Import what workflow code uses through ``workflow.unsafe.imports_passed_through()``.
 """
 
+from shadow_sdk.resilience._cache import ResultCache, cached
+from shadow_sdk.resilience._circuit_breaker import (
+    CircuitBreaker,
+    CircuitBreakerConfig,
+    CircuitOpenError,
+    CircuitState,
+    CircuitStats,
+    CircuitStore,
+    RedisCircuitStore,
+    circuit_breaker,
+    set_default_circuit_store,
+)
 from shadow_sdk.resilience._retry import (
     EXTERNAL_API,
     LONG_RUNNING,
@@ -21,6 +40,7 @@ from shadow_sdk.resilience._saga import (
     Saga,
     SagaResult,
 )
+from shadow_sdk.resilience._shared import shared_state
 
 __all__ = [
     "COMPENSATION_FAILED",
@@ -29,7 +49,19 @@ __all__ = [
     "NON_RETRYABLE_ERROR_TYPES",
     "QUICK",
     "ActivityOptions",
+    "CircuitBreaker",
+    "CircuitBreakerConfig",
+    "CircuitOpenError",
+    "CircuitState",
+    "CircuitStats",
+    "CircuitStore",
     "CompensationOutcome",
+    "RedisCircuitStore",
+    "ResultCache",
     "Saga",
     "SagaResult",
+    "cached",
+    "circuit_breaker",
+    "set_default_circuit_store",
+    "shared_state",
 ]
