@@ -8,6 +8,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import yaml
 from rendering import render
 from scrape import Scrape, scrape
 from temporalio.client import Client, WorkflowFailureError
+from temporalio.common import MetricMeter
 from workflows import OutcomeWorkflow, flaky_step
 
 from shadow_sdk import ShadowPlugin, ShadowSettings, ShadowWorker
@@ -34,6 +36,7 @@ from shadow_sdk.observability import (
     create_runtime,
     registry_for,
 )
+from shadow_sdk.resilience import CircuitBreaker, CircuitOpenError, ResultCache
 from shadow_sdk.testing import start_dev_server
 
 SECRET = "observability-assets-secret-of-32-bytes"
@@ -96,10 +99,30 @@ async def _run_everything() -> Scrape:
             OutcomeWorkflow.run, "complete", id=str(uuid.uuid4()), task_queue=task_queue
         )
         async with asyncio.timeout(30):
-            while not (metrics := await scrape(ops_server.port)).value("shadow_codec_errors_total"):
+            while not (await scrape(ops_server.port)).value("shadow_codec_errors_total"):
                 await asyncio.sleep(0.2)
         await operator.get_workflow_handle(unreadable.id).terminate()
-    return metrics
+        await _use_resilience_helpers(runtime.metric_meter)
+        return await scrape(ops_server.port)
+
+
+async def _fail() -> None:
+    raise ConnectionError("dependency down")
+
+
+async def _lookup(customer: str) -> str:
+    return customer.upper()
+
+
+async def _use_resilience_helpers(meter: MetricMeter) -> None:
+    """Open a circuit and hit a cache, so that their metrics are emitted too."""
+    breaker = CircuitBreaker("payments", consecutive_failures=1, metric_meter=meter)
+    for _ in range(2):
+        with contextlib.suppress(ConnectionError, CircuitOpenError):
+            await breaker.call(_fail)
+    lookup = ResultCache("customers", metric_meter=meter).cached(ttl=timedelta(minutes=1))(_lookup)
+    for _ in range(2):
+        await lookup("ada")
 
 
 def selectors(expression: str) -> Iterator[promql_parser.VectorSelector]:
@@ -163,6 +186,7 @@ def test_alert_rules_parse_and_use_emitted_metrics(service: Path, emitted: Scrap
         "WorkflowFailureRateHigh",
         "ActivityScheduleToStartHigh",
         "PayloadDecryptionFailing",
+        "CircuitOpen",
     }
     for rule in rules:
         assert rule["labels"]["severity"] in {"warning", "critical"}, rule["alert"]
