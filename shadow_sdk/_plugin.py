@@ -27,8 +27,20 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("shadow_sdk.plugin")
 
-# Imported by token verification, which runs in workflow interceptors.
-_AUTH_PASSTHROUGH = ["jwt", "cryptography"]
+# The third-party libraries shadow_sdk imports. Passed through the workflow sandbox so
+# that a workflow module can import shadow_sdk (for Saga, say) without the sandbox
+# re-importing them for every workflow run, or refusing what they do at import time
+# (prometheus_client subclasses urllib's handlers). Token verification, which runs in
+# workflow interceptors, uses jwt and cryptography.
+_PASSTHROUGH = (
+    "cryptography",
+    "dotenv",
+    "jwt",
+    "opentelemetry",
+    "prometheus_client",
+    "pydantic_settings",
+    "redis",
+)
 
 
 class ShadowPlugin(temporalio.plugin.SimplePlugin):
@@ -51,10 +63,13 @@ class ShadowPlugin(temporalio.plugin.SimplePlugin):
     * with ``tracing``: temporalio's OpenTelemetry interceptor, which traces
       from the client's call through the workflow run to each activity attempt,
       with the trace context carried in Temporal headers;
-    * with ``auth``: the :class:`~shadow_sdk.auth.AuthInterceptor`, with the
-      modules token verification needs passed through the workflow sandbox;
+    * with ``auth``: the :class:`~shadow_sdk.auth.AuthInterceptor`;
     * the :class:`~shadow_sdk.observability.MetricsInterceptor` on workers
-      (``metrics=False`` leaves it out).
+      (``metrics=False`` leaves it out);
+    * the third-party libraries shadow_sdk uses, passed through the workflow
+      sandbox, so that workflow modules can import shadow_sdk (shadow_sdk itself
+      is not passed through: the sandbox still checks its code when workflows
+      call it).
 
     They wrap each other in that order: a denied call still shows in its trace,
     and only authorized work counts in the workflow and activity metrics (denials
@@ -84,24 +99,21 @@ class ShadowPlugin(temporalio.plugin.SimplePlugin):
         self.encode_failures = encode_failures and codec is not None
         self.auth = auth
         interceptors: list[temporalio.client.Interceptor | temporalio.worker.Interceptor] = []
-        passthrough: list[str] = []
         if tracing:
             # The interceptor of temporalio's OpenTelemetryPlugin rather than the older
             # TracingInterceptor: it parents activities under the workflow run's span
             # and keeps spans replay-safe (docs/operations.md says more).
             otel = require_tracing()
             interceptors.append(otel.OpenTelemetryInterceptor(add_temporal_spans=True))
-            passthrough.append("opentelemetry")
         if auth is not None:
             interceptors.append(auth)
-            passthrough += _AUTH_PASSTHROUGH
         if metrics:
             interceptors.append(MetricsInterceptor())
         super().__init__(
             "shadow_sdk.ShadowPlugin",
             data_converter=self._data_converter,
             interceptors=interceptors or None,
-            workflow_runner=_with_passthrough(*passthrough) if passthrough else None,
+            workflow_runner=_with_passthrough(*_PASSTHROUGH),
         )
 
     @classmethod

@@ -1,6 +1,8 @@
 """A trip booking: three steps, each undone by a compensation, failing where it is told to.
 
 The activities write to :data:`LEDGER`, so tests see what really ran, in which order.
+shadow_sdk is imported as a workflow module would, without passing it through the
+sandbox: ShadowPlugin makes that work.
 """
 
 from __future__ import annotations
@@ -12,8 +14,7 @@ from pydantic import BaseModel
 from temporalio import activity, workflow
 from temporalio.exceptions import ApplicationError
 
-with workflow.unsafe.imports_passed_through():
-    from shadow_sdk.resilience import QUICK, Saga
+from shadow_sdk.resilience import QUICK, Saga
 
 LEDGER: list[tuple[str, str]] = []
 STEPS = ("car", "hotel", "flight")
