@@ -40,6 +40,11 @@ def test_defaults_render_a_complete_service(tmp_path: Path) -> None:
         "src/example_worker/task_processing/workflow.py",
         "tests/task_processing/test_workflow.py",
         "tests/task_processing/test_activities.py",
+        "src/example_worker/error_handling/activities.py",
+        "src/example_worker/error_handling/models.py",
+        "src/example_worker/error_handling/services.py",
+        "src/example_worker/error_handling/workflow.py",
+        "tests/error_handling/test_workflow.py",
         "tests/test_cli.py",
     }
     assert not any(name.endswith(".jinja") for name in files(service))
