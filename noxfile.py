@@ -83,10 +83,16 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Measure the codec against raw AES-GCM, and token verification, side by side."""
-    session.install("-e", ".")
-    for benchmark in sorted(Path("benchmarks").glob("*.py")):
-        session.run("python", str(benchmark), *session.posargs)
+    """Measure what the SDK costs against plain temporalio and libraries, side by side.
+
+    ``nox -s bench -- worker`` runs only ``benchmarks/worker.py``.
+    """
+    session.install("-e", ".[testing,tracing]")
+    benchmarks = sorted(Path("benchmarks").glob("[!_]*.py"))
+    if session.posargs:
+        benchmarks = [path for path in benchmarks if path.stem in session.posargs]
+    for benchmark in benchmarks:
+        session.run("python", str(benchmark))
 
 
 @nox.session(default=False)
