@@ -6,39 +6,14 @@ import asyncio
 import json
 import os
 import signal
-import socket
-import sys
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from temporalio.testing import WorkflowEnvironment
 
-
-def free_port() -> int:
-    """A loopback port that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def service_env(
-    dev_server_env: WorkflowEnvironment, task_queue: str, settings_env: dict[str, str]
-) -> dict[str, str]:
-    """Environment variables that point the service at the test's dev server."""
-    return {
-        **os.environ,
-        **settings_env,
-        "TEMPORAL_ADDRESS": dev_server_env.client.service_client.config.target_host,
-        "TEMPORAL_NAMESPACE": "default",
-        "TEMPORAL_TASK_QUEUE": task_queue,
-        "METRICS_HOST": "127.0.0.1",
-        "METRICS_PORT": str(free_port()),
-    }
+Cli = Callable[..., Awaitable[tuple[int, str, str]]]
 
 
 async def http_get(url: str) -> tuple[int, str]:
@@ -54,61 +29,13 @@ async def http_get(url: str) -> tuple[int, str]:
     return await asyncio.to_thread(get)
 
 
-async def cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    """Run the command line to completion; return its exit code, stdout and stderr."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "{{ package_name }}",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
-    assert process.returncode is not None
-    return process.returncode, stdout.decode(), stderr.decode()
-
-
-@pytest.fixture
-async def worker(service_env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
-    """The `worker` command, polling its task queue until the test stops it.
-
-    A worker that exits before it polls fails the test at once, with its output.
-    """
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "{{ package_name }}",
-        "worker",
-        env=service_env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    assert process.stdout is not None
-    output = b""
-    try:
-        async with asyncio.timeout(60):
-            while b"worker polling" not in (line := await process.stdout.readline()):
-                output += line
-                if not line:
-                    await process.wait()
-                    pytest.fail(f"worker exited with {process.returncode}:\n{output.decode()}")
-        yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-
-
 async def test_start_runs_the_workflow_on_the_worker(
-    worker: asyncio.subprocess.Process, service_env: dict[str, str]
+    worker: asyncio.subprocess.Process, cli: Cli
 ) -> None:
     """`start task-processing --json` prints the workflow id and the worker's result."""
     task_id = uuid.uuid4().hex[:12]
 
     code, stdout, _ = await cli(
-        service_env,
         "start",
         "task-processing",
         "hello temporal world",
@@ -126,15 +53,13 @@ async def test_start_runs_the_workflow_on_the_worker(
     assert report["result"]["notification_id"] == f"task-processing-{task_id}/notify"
 
 
-async def test_a_task_id_runs_once(
-    worker: asyncio.subprocess.Process, service_env: dict[str, str]
-) -> None:
+async def test_a_task_id_runs_once(worker: asyncio.subprocess.Process, cli: Cli) -> None:
     """Starting the same task again reports the first run instead of processing it twice."""
     task = ["start", "task-processing", "once only", "--notify=ada@example.com", "--json"]
     task_id = f"--task-id={uuid.uuid4().hex[:12]}"
 
-    first = json.loads((await cli(service_env, *task, task_id))[1])
-    code, stdout, _ = await cli(service_env, *task, task_id)
+    first = json.loads((await cli(*task, task_id))[1])
+    code, stdout, _ = await cli(*task, task_id)
 
     again = json.loads(stdout)
     assert code == 0
@@ -144,11 +69,11 @@ async def test_a_task_id_runs_once(
 
 
 async def test_a_failed_workflow_exits_1_with_its_cause(
-    worker: asyncio.subprocess.Process, service_env: dict[str, str]
+    worker: asyncio.subprocess.Process, cli: Cli
 ) -> None:
     """A task the workflow rejects makes the command fail and say why."""
     code, stdout, _ = await cli(
-        service_env, "start", "task-processing", "   ", "--notify=ada@example.com", "--json"
+        "start", "task-processing", "   ", "--notify=ada@example.com", "--json"
     )
 
     assert code == 1
@@ -159,13 +84,13 @@ async def test_a_failed_workflow_exits_1_with_its_cause(
 
 
 async def test_an_order_is_fulfilled_or_undone(
-    worker: asyncio.subprocess.Process, service_env: dict[str, str]
+    worker: asyncio.subprocess.Process, cli: Cli
 ) -> None:
     """`start order-fulfilment` ships a paid order; a declined card fails it with the refusal."""
     order = ["start", "order-fulfilment", "book", "--address=1 Main St", "--json"]
 
-    shipped = await cli(service_env, *order)
-    declined = await cli(service_env, *order, "--payment-token=tok_declined")
+    shipped = await cli(*order)
+    declined = await cli(*order, "--payment-token=tok_declined")
 
     assert shipped[0] == 0, shipped
     assert json.loads(shipped[1])["result"]["tracking_number"].startswith("track-")
@@ -174,14 +99,14 @@ async def test_an_order_is_fulfilled_or_undone(
 
 
 async def test_the_worker_serves_probes_and_metrics(
-    worker: asyncio.subprocess.Process, service_env: dict[str, str]
+    worker: asyncio.subprocess.Process, cli: Cli, service_env: dict[str, str]
 ) -> None:
     """/ready answers 200 while the worker polls; /metrics counts the workflow it ran."""
     ops = f"http://127.0.0.1:{service_env['METRICS_PORT']}"
     assert (await http_get(f"{ops}/ready"))[0] == 200
 
     code, _, _ = await cli(
-        service_env, "start", "task-processing", "count me", "--notify=ada@example.com", "--json"
+        "start", "task-processing", "count me", "--notify=ada@example.com", "--json"
     )
     status, text = await http_get(f"{ops}/metrics")
 
@@ -209,12 +134,12 @@ async def test_sigterm_stops_the_worker_cleanly(worker: asyncio.subprocess.Proce
 
 
 async def test_invalid_settings_stop_the_command_with_their_names(
-    settings_env: dict[str, str],
+    cli: Cli, settings_env: dict[str, str]
 ) -> None:
     """A bad variable is named at start-up, before anything connects."""
     env = {**os.environ, **settings_env, "TEMPORAL_ADDRESS": "no-port"}
 
-    code, _, stderr = await cli(env, "worker")
+    code, _, stderr = await cli("worker", env=env)
 
     assert code == 2
     assert "TEMPORAL_ADDRESS='no-port': expected host:port" in stderr
