@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import inspect
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -127,7 +128,10 @@ class AuthInterceptor(temporalio.client.Interceptor, temporalio.worker.Intercept
     """Token authentication and role-based authorization for workflow calls.
 
     On a client (``token`` given), it puts the caller's token into the headers of
-    workflow starts, signals, queries and updates. With
+    workflow starts, signals, queries and updates, and into the start action of
+    schedules it creates or whose action it sets, so scheduled runs act as whoever
+    set the schedule (judged when each run starts: a schedule outlives a token
+    only until the token expires). With
     ``HeaderCodecBehavior.CODEC`` (which :class:`~shadow_sdk.ShadowPlugin` sets
     when payloads are encrypted) the token is encrypted like any payload, so it
     is never stored in plain text in workflow history.
@@ -236,6 +240,41 @@ class _ClientOutbound(temporalio.client.OutboundInterceptor):
         start.headers = self._with_token(start.headers)
         update.headers = self._with_token(update.headers)
         return await super().start_update_with_start_workflow(input)
+
+    async def create_schedule(
+        self, input: temporalio.client.CreateScheduleInput
+    ) -> temporalio.client.ScheduleHandle:
+        self._sign(input.schedule)
+        return await super().create_schedule(input)
+
+    async def update_schedule(self, input: temporalio.client.UpdateScheduleInput) -> None:
+        updater = input.updater
+
+        async def signing_updater(
+            schedule: temporalio.client.ScheduleUpdateInput,
+        ) -> temporalio.client.ScheduleUpdate | None:
+            update = updater(schedule)
+            if inspect.isawaitable(update):
+                update = await update
+            if update is not None:
+                self._sign(update.schedule)
+            return update
+
+        input.updater = signing_updater
+        await super().update_schedule(input)
+
+    def _sign(self, schedule: temporalio.client.Schedule) -> None:
+        """Put the token into the headers of the runs the schedule will start.
+
+        An action read back from the server (an update that keeps it) keeps the
+        token it has: temporalio stores such headers as they are, so a new token
+        added there would be stored unencrypted.
+        """
+        action = schedule.action
+        if isinstance(action, temporalio.client.ScheduleActionStartWorkflow) and not getattr(
+            action, "_from_raw", False
+        ):
+            action.headers = self._with_token(action.headers or {})
 
 
 class _ActivityInbound(temporalio.worker.ActivityInboundInterceptor):
