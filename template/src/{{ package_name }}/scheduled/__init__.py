@@ -1,0 +1,15 @@
+"""Scheduled: a daily report started by a Temporal Schedule declared in code."""
+
+from .activities import compile_report
+from .models import Period, Report, ReportRequest
+from .workflow import INVALID_REPORT, SCHEDULED_START_TIME, DailyReportWorkflow
+
+__all__ = [
+    "INVALID_REPORT",
+    "SCHEDULED_START_TIME",
+    "DailyReportWorkflow",
+    "Period",
+    "Report",
+    "ReportRequest",
+    "compile_report",
+]

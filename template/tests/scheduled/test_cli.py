@@ -1,0 +1,31 @@
+"""`schedules sync` and `start daily-report` as processes, against a dev server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+
+Cli = Callable[..., Awaitable[tuple[int, str, str]]]
+
+
+async def test_schedules_sync_creates_then_updates(cli: Cli) -> None:
+    first = await cli("schedules", "sync")
+    again = await cli("schedules", "sync", "--json")
+
+    assert first[0] == 0, first
+    assert first[1] == "created schedule daily-report\n"
+    assert again[0] == 0, again
+    assert json.loads(again[1]) == {"daily-report": "updated"}
+
+
+async def test_start_daily_report_runs_it_by_hand(
+    worker: asyncio.subprocess.Process, cli: Cli
+) -> None:
+    code, stdout, _ = await cli(
+        "start", "daily-report", f"--report-id={uuid.uuid4().hex[:8]}", "--window-hours=2", "--json"
+    )
+
+    assert code == 0
+    assert json.loads(stdout)["result"]["line_count"] == 2
