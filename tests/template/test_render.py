@@ -6,6 +6,7 @@ services and runs their own checks.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,6 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 from rendering import ROOT, SDK_FROM_CHECKOUT, render
+
+from shadow_sdk import ShadowSettings
 
 
 def files(root: Path) -> set[str]:
@@ -121,10 +124,23 @@ def test_rendered_python_is_valid(tmp_path: Path) -> None:
         ("temporal_namespace", "my namespace", "'my namespace' is not a valid namespace"),
         ("task_queue", "has space", "'has space' is not a valid task queue name"),
         ("shadow_sdk_requirement", "requests>=2", "'requests>=2' is not a requirement for"),
+        ("package_name", "class", "'class' is a Python keyword"),
+        ("package_name", "import", "'import' is a Python keyword"),
+        ("package_name", "a" * 41, "is 41 characters long; keep it to 40"),
+        ("project_slug", "a" + "-b" * 20, "is 41 characters long; keep it to 40"),
+        ("project_name", 'Say "hi"', "contains a character that names cannot hold here"),
+        ("project_name", "Set {{ evil }}", "contains a character that names cannot hold here"),
+        ("project_name", "../../etc", "contains a character that names cannot hold here"),
+        ("description", 'Breaks "TOML"', "contains a character the description cannot hold"),
+        ("description", "Line\nbreak", "contains a character the description cannot hold"),
+        ("author_name", "Ops {team}", "contains a character a name cannot hold here"),
+        ("task_queue", "../queue", "'../queue' is not a valid task queue name"),
+        ("temporal_namespace", "ns'quote", "is not a valid namespace"),
+        ("examples", [], "Choose at least one example"),
     ],
 )
 def test_bad_answers_are_refused_with_the_value(
-    tmp_path: Path, question: str, answer: str, message: str
+    tmp_path: Path, question: str, answer: object, message: str
 ) -> None:
     """A validator stops the render and echoes the bad value."""
     with pytest.raises(ValueError, match=f"Validation error for question '{question}'") as info:
@@ -212,3 +228,14 @@ def test_security_features_follow_their_answers(
     assert ("TokenIssuer" in conftest) is authorization
     assert (service / "tests/test_security.py").exists() is (encryption or authorization)
     assert ("shadow keygen" in (service / "README.md").read_text()) is encryption
+
+
+def test_env_example_documents_every_setting(tmp_path: Path) -> None:
+    """Each variable ShadowSettings reads appears in .env.example, set or commented out."""
+    service = render(tmp_path / "service")
+
+    text = (service / ".env.example").read_text()
+    documented = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]*)=", text, flags=re.MULTILINE))
+    # TEMPORAL_GRPC_META is a prefix: one variable per header.
+    documented |= {name.rpartition("_X_")[0] for name in documented if "_META_" in name}
+    assert {name.upper() for name in ShadowSettings.model_fields} <= documented
