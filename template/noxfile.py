@@ -7,7 +7,7 @@ import nox
 nox.needs_version = ">=2025.5.1"
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "replay"]
 
 
 def sync(session: nox.Session, *groups: str) -> None:
@@ -46,3 +46,17 @@ def tests(session: nox.Session) -> None:
     """Run the tests on real, local Temporal servers (nothing is downloaded)."""
     sync(session, "test")
     session.run("pytest", *session.posargs)
+
+
+@nox.session
+def replay(session: nox.Session) -> None:
+    """Replay the recorded histories: run it before deploying a change to a workflow."""
+    sync(session, "test")
+    session.run("pytest", "tests/replay", *session.posargs)
+
+
+@nox.session(default=False)
+def histories(session: nox.Session) -> None:
+    """Record the histories that `replay` replays, from a run of each example."""
+    sync(session, "test")
+    session.run("python", "tests/replay/record.py")

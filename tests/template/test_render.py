@@ -49,8 +49,62 @@ def test_defaults_render_a_complete_service(tmp_path: Path) -> None:
         "src/example_worker/error_handling/workflow.py",
         "tests/error_handling/test_workflow.py",
         "tests/test_cli.py",
+        "tests/replay/test_replay.py",
+        "tests/replay/record.py",
+        "Dockerfile",
+        "LICENSE",
+        ".github/workflows/ci.yml",
     }
+    for example in EXAMPLES:
+        assert f"src/example_worker/{example}/workflow.py" in files(service)
+        assert f"tests/replay/histories/{example}.json" in files(service)
     assert not any(name.endswith(".jinja") for name in files(service))
+
+
+EXAMPLES = [
+    "task_processing",
+    "long_running",
+    "scheduled",
+    "batch_processing",
+    "error_handling",
+    "dynamic_control",
+]
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_an_example_alone_brings_only_its_own_files(tmp_path: Path, example: str) -> None:
+    """Choosing one example renders its package, tests and history, and nothing of the others."""
+    service = render(tmp_path / "service", examples=[example])
+
+    rendered = files(service)
+    for other in EXAMPLES:
+        chosen = other == example
+        assert (f"src/example_worker/{other}/workflow.py" in rendered) is chosen
+        assert (f"tests/replay/histories/{other}.json" in rendered) is chosen
+        assert any(name.startswith(f"tests/{other}/") for name in rendered) is chosen
+    worker = (service / "src/example_worker/worker.py").read_text()
+    assert f"from example_worker.{example} import" in worker
+    assert worker.count("from example_worker.") == 2  # The example's, and settings.
+
+
+def test_switched_off_options_leave_no_files_behind(tmp_path: Path) -> None:
+    """Metrics, tracing, deployment files, CI and the license each go with their answer."""
+    service = render(
+        tmp_path / "service",
+        metrics=False,
+        tracing=False,
+        deployment=[],
+        ci="none",
+        license="Proprietary",
+    )
+
+    rendered = files(service)
+    assert not any(name.startswith(("deploy/", ".github/")) for name in rendered)
+    assert {"compose.yaml", "LICENSE"}.isdisjoint(rendered)
+    assert "Dockerfile" in rendered
+    pyproject = (service / "pyproject.toml").read_text()
+    assert "shadow-sdk[tracing]" not in pyproject
+    assert "Private :: Do Not Upload" in pyproject
 
 
 def test_answers_are_recorded_for_copier_update(tmp_path: Path) -> None:
