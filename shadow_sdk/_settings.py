@@ -39,6 +39,8 @@ from shadow_sdk.codec._keyring import KeyRing, check_key_id, decode_key
 
 HOST_PORT = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(?P<port>\d{1,5})$")
 _NAME = re.compile(r"^[^\s]+$")
+SHUTDOWN_MARGIN = timedelta(seconds=10)
+"""What the shutdown cap adds to the graceful timeout when WORKER_SHUTDOWN_TIMEOUT is unset."""
 
 
 def _seconds(value: object) -> object:
@@ -447,6 +449,16 @@ class ShadowSettings(pydantic_settings.BaseSettings):
     def _verifier(self, **key: Any) -> TokenVerifier:
         return TokenVerifier(
             **key, audience=self.auth_audience, issuer=self.auth_issuer, leeway=self.auth_leeway
+        )
+
+    def shutdown_cap(self) -> timedelta:
+        """The hard cap on a worker's whole shutdown, past which the process exits 1.
+
+        ``WORKER_SHUTDOWN_TIMEOUT``, or the graceful timeout plus 10 s. Size Kubernetes'
+        ``terminationGracePeriodSeconds`` above it.
+        """
+        return self.worker_shutdown_timeout or (
+            self.worker_graceful_shutdown_timeout + SHUTDOWN_MARGIN
         )
 
     def key_ring(self) -> KeyRing | None:

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import timedelta
 from types import TracebackType
 from typing import Any, Self
 
@@ -16,7 +15,7 @@ import temporalio.worker
 
 from shadow_sdk._client import api_key_watch, connect
 from shadow_sdk._exceptions import SettingsError, ShutdownTimeoutError
-from shadow_sdk._settings import ShadowSettings
+from shadow_sdk._settings import SHUTDOWN_MARGIN, ShadowSettings
 from shadow_sdk.observability import Observability, OpsServer, WorkerState
 from shadow_sdk.resilience import shared_state
 
@@ -24,7 +23,6 @@ logger = logging.getLogger("shadow_sdk.worker")
 
 _SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _STARTUP_CHECK_INTERVAL = 0.01
-_SHUTDOWN_MARGIN = timedelta(seconds=10)
 _HEALTH_CHECK_TIMEOUT = 2.0
 
 
@@ -155,7 +153,7 @@ class ShadowWorker:
     ) -> None:
         self.state = WorkerState.DRAINING
         graceful = self.worker.config(active_config=True)["graceful_shutdown_timeout"]
-        cap = self.settings.worker_shutdown_timeout or graceful + _SHUTDOWN_MARGIN
+        cap = self.settings.worker_shutdown_timeout or graceful + SHUTDOWN_MARGIN
         logger.info(
             "worker stopping: in-flight activities have up to %g s to finish",
             graceful.total_seconds(),

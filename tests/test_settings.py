@@ -468,3 +468,13 @@ def test_the_resource_based_tuner_excludes_fixed_slot_counts() -> None:
         "WORKER_TUNER=resource-based and WORKER_MAX_CONCURRENT_ACTIVITIES are both set; "
         "the tuner decides the slots",
     )
+
+
+def test_the_shutdown_cap_defaults_to_the_graceful_timeout_plus_a_margin() -> None:
+    """Kubernetes' grace period is sized from it; an explicit cap wins."""
+    assert ShadowSettings(worker_graceful_shutdown_timeout=20).shutdown_cap() == timedelta(
+        seconds=30
+    )
+    assert ShadowSettings(
+        worker_graceful_shutdown_timeout=20, worker_shutdown_timeout=45
+    ).shutdown_cap() == timedelta(seconds=45)

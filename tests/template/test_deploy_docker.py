@@ -26,7 +26,6 @@ from rendering import render
 from shadow_sdk import ShadowSettings
 
 # The cap on the whole shutdown defaults to the graceful timeout plus this margin.
-from shadow_sdk._worker import _SHUTDOWN_MARGIN
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "secure": {},
@@ -46,9 +45,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 STACKS = [name for name, answers in VARIANTS.items() if answers.get("deployment") != []]
 METRICS_PORT = ShadowSettings.model_fields["metrics_port"].default
-SHUTDOWN_CAP = (
-    ShadowSettings.model_fields["worker_graceful_shutdown_timeout"].default + _SHUTDOWN_MARGIN
-)
+# The SDK's defaults, whatever this process's environment says.
+SHUTDOWN_CAP = ShadowSettings.model_construct().shutdown_cap()
 # Settings whose values are secrets: compose.yaml may only take them from the environment.
 SECRET_SETTINGS = ("CODEC_KEYS", "AUTH_HS256_SECRET", "AUTH_TOKEN")
 # The jobs that set Temporal up run once and exit; every other service runs on.

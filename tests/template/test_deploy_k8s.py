@@ -28,9 +28,6 @@ from rendering import render
 
 from shadow_sdk import ShadowSettings
 
-# The cap on the whole shutdown defaults to the graceful timeout plus this margin.
-from shadow_sdk._worker import _SHUTDOWN_MARGIN
-
 # The oldest Kubernetes the manifests support; they are also validated against the
 # newest one kubernetes-validate knows.
 OLDEST_KUBERNETES = "1.31.0"
@@ -246,9 +243,16 @@ def test_grace_period_outlasts_the_whole_shutdown(
 ) -> None:
     """terminationGracePeriodSeconds covers the shutdown cap, with the SDK's own defaults."""
     env = environment(builds[build])
-    default = ShadowSettings.model_fields["worker_graceful_shutdown_timeout"].default
-    graceful = float(env.get("WORKER_GRACEFUL_SHUTDOWN_TIMEOUT", default.total_seconds()))
-    cap = float(env.get("WORKER_SHUTDOWN_TIMEOUT", graceful + _SHUTDOWN_MARGIN.total_seconds()))
+    variables = {
+        "worker_graceful_shutdown_timeout": "WORKER_GRACEFUL_SHUTDOWN_TIMEOUT",
+        "worker_shutdown_timeout": "WORKER_SHUTDOWN_TIMEOUT",
+    }
+    # What the worker would read from this environment, the SDK's defaults elsewhere.
+    settings = ShadowSettings.model_validate(
+        {field: env[name] for field, name in variables.items() if name in env}
+    )
+    graceful = settings.worker_graceful_shutdown_timeout.total_seconds()
+    cap = settings.shutdown_cap().total_seconds()
     pod = one(builds[build], "Deployment")["spec"]["template"]["spec"]
 
     assert "lifecycle" not in worker_container(builds[build])  # no preStop to add
