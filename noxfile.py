@@ -13,7 +13,7 @@ import nox
 nox.needs_version = ">=2025.5.1"
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "typecheck", "tests", "template", "docs"]
+nox.options.sessions = ["lint", "typecheck", "tests", "template", "update", "docs"]
 
 ROOT = Path(__file__).resolve().parent
 BUILD = ROOT / "build"
@@ -110,12 +110,10 @@ def validate_deployment_files(session: nox.Session, service: Path) -> None:
     session.run("hadolint", "--failure-threshold", "info", str(service / "Dockerfile"))
     if (compose := service / "compose.yaml").exists():
         session.run("check-jsonschema", "--builtin-schema", "vendor.compose-spec", str(compose))
-    if (workflow := service / ".github" / "workflows" / "ci.yml").exists():
-        session.run(
-            "check-jsonschema", "--builtin-schema", "vendor.github-workflows", str(workflow)
-        )
+    if workflows := sorted(str(path) for path in service.glob(".github/workflows/*.yml")):
+        session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
         session.chdir(service)  # actionlint reads the repository it runs in.
-        session.run("actionlint", str(workflow))
+        session.run("actionlint", *workflows)
         session.chdir(ROOT)
     manifests = sorted((service / "deploy" / "k8s").glob("**/*.yaml"))
     resources = [
@@ -126,6 +124,21 @@ def validate_deployment_files(session: nox.Session, service: Path) -> None:
     ]
     if resources:
         session.run("kubernetes-validate", "--strict", *resources)
+
+
+@nox.session
+def update(session: nox.Session) -> None:
+    """Update a service from an older template release, then run all its checks."""
+    session.install(
+        "-e", ".[testing]", *nox.project.dependency_groups(PYPROJECT, "test"), "nox>=2025.5.1"
+    )
+    # The full `nox` of the updated service runs here only, not in the tests session.
+    session.run(
+        "pytest",
+        "tests/template/test_update.py",
+        *session.posargs,
+        env={"SHADOW_UPDATE_FULL_NOX": "1"},
+    )
 
 
 @nox.session
@@ -168,6 +181,16 @@ def demo(session: nox.Session) -> None:
         interrupt_timeout=60,
         terminate_timeout=30,
     )
+
+
+@nox.session(default=False)
+def release(session: nox.Session) -> None:
+    """Check a release tag before pushing it: ``nox -s release -- v1.2.0`` (default: HEAD's tag).
+
+    See docs/releasing.md: tag, changelog, the SDK version and the template's SDK pin.
+    """
+    session.install("copier>=9.15", "uv>=0.8")
+    session.run("python", "scripts/check_release.py", *session.posargs)
 
 
 def render(session: nox.Session, destination: Path, answers: dict[str, str]) -> Path:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import nox
 
 nox.needs_version = ">=2025.5.1"
@@ -21,9 +24,37 @@ def sync(session: nox.Session, *groups: str) -> None:
     )
 
 
+CONFLICT_MARKERS = (b"<" * 7, b">" * 7)
+"""How the lines around a conflict that `copier update` (or git) left begin."""
+NOT_OURS = {".git", ".nox", ".venv", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
+"""Folders of tools and environments, which hold no file of the service's own."""
+
+
+def unresolved_conflicts() -> list[str]:
+    """Each file with conflict markers, and each ``.rej`` file, that an update left behind."""
+    found = []
+    for folder, folders, files in os.walk("."):
+        folders[:] = sorted(name for name in folders if name not in NOT_OURS)
+        for name in sorted(files):
+            path = Path(folder, name)
+            if name.endswith(".rej"):
+                found.append(f"{path}: changes the update could not apply; merge them by hand")
+                continue
+            for number, line in enumerate(path.read_bytes().splitlines(), start=1):
+                if line.startswith(CONFLICT_MARKERS) and line[7:8] in (b"", b" "):
+                    found.append(f"{path}:{number}: conflict markers")
+                    break
+    return found
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Check style and formatting with ruff."""
+    """Check that no update conflict is left, then style and formatting with ruff."""
+    if conflicts := unresolved_conflicts():
+        session.error(
+            "copier update left conflicts: keep what you need between the markers, delete"
+            " the markers and the .rej files, then commit\n  " + "\n  ".join(conflicts)
+        )
     session.run_install(
         "uv",
         "sync",

@@ -1,14 +1,18 @@
-"""The generated service's GitHub Actions workflow: valid, and running the service's checks."""
+"""The generated service's GitHub Actions workflows: valid, running checks, reporting updates."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from rendering import render
+from rendering import ROOT, render
+
+WORKFLOWS = ["ci.yml", "template-updates.yml"]
 
 
 def tool(name: str) -> str:
@@ -19,16 +23,22 @@ def tool(name: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def workflow(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def service(tmp_path_factory: pytest.TempPathFactory) -> Path:
     service = render(tmp_path_factory.mktemp("ci") / "service")
     subprocess.run(["git", "init", "--quiet", str(service)], check=True)
+    return service
+
+
+@pytest.fixture
+def workflow(service: Path) -> Path:
     return service / ".github" / "workflows" / "ci.yml"
 
 
-def test_the_workflow_passes_actionlint(workflow: Path) -> None:
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_the_workflow_passes_actionlint(service: Path, name: str) -> None:
     result = subprocess.run(
-        [tool("actionlint"), str(workflow)],
-        cwd=workflow.parents[2],
+        [tool("actionlint"), str(service / ".github" / "workflows" / name)],
+        cwd=service,
         capture_output=True,
         text=True,
         check=False,
@@ -37,9 +47,15 @@ def test_the_workflow_passes_actionlint(workflow: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_workflow_matches_the_github_workflow_schema(workflow: Path) -> None:
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_the_workflow_matches_the_github_workflow_schema(service: Path, name: str) -> None:
     result = subprocess.run(
-        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(workflow)],
+        [
+            tool("check-jsonschema"),
+            "--builtin-schema",
+            "vendor.github-workflows",
+            str(service / ".github" / "workflows" / name),
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -56,3 +72,101 @@ def test_the_workflow_runs_every_session_the_service_runs_by_default(workflow: P
 
     assert sessions == ["lint", "typecheck", "tests", "replay"]
     assert 'nox.options.sessions = ["lint", "typecheck", "tests", "replay"]' in noxfile
+
+
+def test_the_update_check_runs_weekly_apart_from_ci(service: Path) -> None:
+    """The template check has a workflow of its own: weekly or on demand, read-only."""
+    workflow = yaml.safe_load((service / ".github/workflows/template-updates.yml").read_text())
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as True.
+
+    assert set(triggers) == {"schedule", "workflow_dispatch"}
+    [schedule] = triggers["schedule"]
+    minute, hour, day, month, weekday = schedule["cron"].split()
+    assert (day, month) == ("*", "*")
+    assert weekday.isdigit()
+    assert minute.isdigit()
+    assert hour.isdigit()
+    assert workflow["permissions"] == {"contents": "read"}
+    assert list(workflow["jobs"]) == ["check-update"]
+
+
+def test_the_ci_workflow_has_no_schedule(workflow: Path) -> None:
+    """A scheduled run would share CI's concurrency group and cancel a push's run."""
+    assert "schedule" not in yaml.safe_load(workflow.read_text())[True]
+
+
+@pytest.fixture
+def released_template(tmp_path: Path) -> Path:
+    """This template as a git repository of its own, released as v0.1.0."""
+    template = tmp_path / "template-repo"
+    template.mkdir()
+    shutil.copy(ROOT / "copier.yml", template / "copier.yml")
+    shutil.copytree(ROOT / "template", template / "template")
+    git(template, "init", "--quiet")
+    git(template, "add", "--all")
+    git(template, "commit", "--quiet", "--message=template")
+    git(template, "tag", "v0.1.0")
+    return template
+
+
+def git(repository: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@localhost", *args],
+        cwd=repository,
+        check=True,
+    )
+
+
+def run_update_check(service: Path) -> subprocess.CompletedProcess[str]:
+    """Run the update check's step as GitHub runs a `run:` script, with this venv's uvx."""
+    if shutil.which("jq") is None:
+        pytest.skip("jq is not installed (GitHub's runners have it)")
+    workflow = yaml.safe_load((service / ".github/workflows/template-updates.yml").read_text())
+    script = service.parent / "step.sh"
+    script.write_text(workflow["jobs"]["check-update"]["steps"][-1]["run"])
+    path = f"{Path(tool('uvx')).parent}{os.pathsep}{os.environ['PATH']}"
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+        cwd=service,
+        env={**os.environ, "PATH": path},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_a_newer_template_release_is_a_notice(released_template: Path, tmp_path: Path) -> None:
+    """Once the template has a newer tag, the step says so in a notice, and succeeds."""
+    service = render(tmp_path / "service", template=released_template)
+    git(service, "init", "--quiet")
+    git(service, "add", "--all")
+    git(service, "commit", "--quiet", "--message=service")
+
+    current = run_update_check(service)
+    git(released_template, "commit", "--quiet", "--allow-empty", "--message=fix")
+    git(released_template, "tag", "v0.2.0")
+    newer = run_update_check(service)
+
+    assert current.returncode == 0, current.stdout + current.stderr
+    assert "at the template's latest release, 0.1.0" in current.stdout
+    assert "::notice" not in current.stdout
+    assert newer.returncode == 0, newer.stdout + newer.stderr
+    assert (
+        "::notice title=Template update available::Template release 0.2.0 is out; "
+        "this service is at 0.1.0." in newer.stdout
+    )
+
+
+def test_an_unreadable_template_is_a_warning(released_template: Path, tmp_path: Path) -> None:
+    """A template the workflow cannot read warns, and never fails the workflow."""
+    service = render(tmp_path / "service", template=released_template)
+    git(service, "init", "--quiet")
+    git(service, "add", "--all")
+    git(service, "commit", "--quiet", "--message=service")
+    shutil.rmtree(released_template)
+
+    result = run_update_check(service)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "::warning title=Template updates::copier check-update failed" in result.stdout

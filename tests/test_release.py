@@ -1,0 +1,235 @@
+"""Releasing: scripts/check_release.py run on tagged copies of this checkout.
+
+Each test checks a real git repository holding this working tree's files: the script
+builds it with uv and renders its template with copier, as ``nox -s release`` does.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "check_release.py"
+
+SECTION = """\
+## [0.2.0] - 2026-11-26
+
+### Added
+
+- `nox -s release`.
+
+### Generated services
+
+- The README says how to update.
+
+### Updating
+
+- `copier update` changes README.md only.
+"""
+LINK = "[0.2.0]: https://example.com/shadow-kit/releases/tag/v0.2.0\n"
+
+
+def git(repository: Path, *args: str) -> str:
+    result = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@localhost", *args],
+        cwd=repository,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout
+
+
+def check_release(repository: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), "--repository", str(repository), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def release_changelog(repository: Path, section: str) -> None:
+    """Put ``section`` below Unreleased in place of its entries, link it, and commit."""
+    path = repository / "CHANGELOG.md"
+    head, _, rest = path.read_text().partition("## [Unreleased]\n")
+    following = re.search(r"^(## \[|\[[^\]]+\]: )", rest, flags=re.MULTILINE)
+    tail = rest[following.start() :] if following else ""
+    path.write_text(f"{head}## [Unreleased]\n\n{section}\n{tail}{LINK}")
+    git(repository, "commit", "--quiet", "--all", "--message=Release 0.2.0")
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This working tree's files, tracked or new, committed in a repository of their own."""
+    copy = tmp_path_factory.mktemp("release") / "checkout"
+    listed = git(ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    for name in filter(None, listed.split("\0")):
+        if (ROOT / name).is_file():  # Not deleted in the working tree.
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, copy / name)
+    git(copy, "init", "--quiet")
+    git(copy, "add", "--all")
+    git(copy, "commit", "--quiet", "--message=This checkout")
+    return copy
+
+
+@pytest.fixture(scope="module")
+def released(checkout: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The checkout with a changelog section for 0.2.0, tagged v0.2.0."""
+    repository = tmp_path_factory.mktemp("released") / "repository"
+    git(checkout.parent, "clone", "--quiet", str(checkout), str(repository))
+    release_changelog(repository, SECTION)
+    git(repository, "tag", "--annotate", "v0.2.0", "--message=Release 0.2.0")
+    return repository
+
+
+def clone(repository: Path, tmp_path: Path) -> Path:
+    """A copy of ``repository`` this test may change, tags included."""
+    git(tmp_path, "clone", "--quiet", str(repository), str(tmp_path / "clone"))
+    return tmp_path / "clone"
+
+
+def test_a_good_release_passes(released: Path) -> None:
+    """Tag at a clean HEAD, version, changelog and the template's SDK pin all agree."""
+    result = check_release(released, "v0.2.0")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "FAIL" not in result.stdout
+    assert "the build derives 0.2.0" in result.stdout
+    assert "services generated from v0.2.0 depend on shadow-sdk>=0.2.0,<0.3" in result.stdout
+    assert "v0.2.0 is ready: push it with `git push origin v0.2.0`." in result.stdout
+
+
+def test_the_tag_at_head_is_checked_by_default(released: Path) -> None:
+    """Without an argument the script checks the tag HEAD carries."""
+    result = check_release(released)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("Release v0.2.0 of ")
+
+
+def test_without_a_tag_at_head_it_asks_for_one(checkout: Path) -> None:
+    """An untagged HEAD and no argument: nothing to check, and the message says what to do."""
+    result = check_release(checkout)
+
+    assert result.returncode == 1
+    assert "HEAD has no tag, and no tag was given" in result.stderr
+    assert "nox -s release -- vX.Y.Z" in result.stderr
+
+
+def test_a_tag_not_at_head_fails(released: Path, tmp_path: Path) -> None:
+    """A commit after the tag: the release would not be what was checked."""
+    repository = clone(released, tmp_path)
+    git(repository, "commit", "--quiet", "--allow-empty", "--message=After the release")
+    head = git(repository, "rev-parse", "HEAD")[:12]
+
+    result = check_release(repository, "v0.2.0")
+
+    assert result.returncode == 1
+    assert re.search(
+        rf"FAIL  tag +v0\.2\.0 points at \w{{12}}, not at HEAD \({head}\)", result.stdout
+    )
+    assert "FAIL  version    the build derives version 0.2.1.dev1+g" in result.stdout
+    assert "ok    changelog" in result.stdout
+
+
+def test_a_dirty_tree_fails(released: Path, tmp_path: Path) -> None:
+    """Changed and untracked files: the build would not be that of the tagged commit."""
+    repository = clone(released, tmp_path)
+    with (repository / "README.md").open("a") as readme:
+        readme.write("\nNot committed.\n")
+    (repository / "notes.txt").write_text("Not tracked.\n")
+
+    result = check_release(repository, "v0.2.0")
+
+    assert result.returncode == 1
+    assert "FAIL  tree       the working tree is not clean (README.md, notes.txt)" in result.stdout
+    assert "FAIL  version    the build derives version 0.2.1.dev0+g" in result.stdout
+    assert "ok    tag" in result.stdout
+
+
+def test_a_missing_changelog_section_fails(checkout: Path, tmp_path: Path) -> None:
+    """Tagged without a changelog section: the release would not say what it brings."""
+    repository = clone(checkout, tmp_path)
+    git(repository, "tag", "v0.2.0")
+
+    result = check_release(repository, "v0.2.0")
+
+    assert result.returncode == 1
+    assert "FAIL  changelog  CHANGELOG.md has no section for 0.2.0" in result.stdout
+    assert "FAIL  changelog  CHANGELOG.md has no link reference for 0.2.0" in result.stdout
+    for passed in ("tag", "tree", "version", "template"):
+        assert f"ok    {passed} " in result.stdout
+    assert result.stdout.endswith("v0.2.0 is not ready: 2 problems above.\n")
+
+
+@pytest.mark.parametrize(
+    ("section", "problems"),
+    [
+        (
+            "## [0.2.0] - 2026-11-26\n\n### Added\n\n- `nox -s release`.\n",
+            [
+                "the section for 0.2.0 has no `### Generated services`",
+                "the section for 0.2.0 has no `### Updating`",
+            ],
+        ),
+        (
+            SECTION.replace("- `copier update` changes README.md only.\n", ""),
+            ["`### Updating` of 0.2.0 is empty"],
+        ),
+        (
+            SECTION.replace(" - 2026-11-26", ""),
+            ["the heading `## [0.2.0]` (line"],
+        ),
+    ],
+    ids=["no subsections", "empty subsection", "no date"],
+)
+def test_a_section_without_what_the_convention_requires_fails(
+    checkout: Path, tmp_path: Path, section: str, problems: list[str]
+) -> None:
+    """Each release section says what changed for services and what an update does, dated."""
+    repository = clone(checkout, tmp_path)
+    release_changelog(repository, section)
+    git(repository, "tag", "v0.2.0")
+
+    result = check_release(repository, "v0.2.0")
+
+    assert result.returncode == 1
+    for problem in problems:
+        assert f"FAIL  changelog  {problem}" in result.stdout
+    assert result.stdout.count("FAIL") == len(problems), result.stdout
+
+
+@pytest.mark.parametrize("tag", ["0.2.0", "v0.2", "v0.2.0-rc.1", "v01.2.0"])
+def test_a_malformed_tag_fails(released: Path, tmp_path: Path, tag: str) -> None:
+    """Only vMAJOR.MINOR.PATCH releases: the SDK version and the template pin need it."""
+    repository = clone(released, tmp_path)
+    git(repository, "tag", tag)
+
+    result = check_release(repository, tag)
+
+    assert result.returncode == 1
+    assert f"FAIL  tag        {tag!r} is not a release tag: name it vMAJOR.MINOR.PATCH" in (
+        result.stdout
+    )
+    assert "skip  template   needs a vMAJOR.MINOR.PATCH tag" in result.stdout
+
+
+def test_a_tag_that_does_not_exist_fails(released: Path) -> None:
+    """Checking before tagging names the command that tags."""
+    result = check_release(released, "v0.3.0")
+
+    assert result.returncode == 1
+    assert "FAIL  tag        v0.3.0 does not exist: commit the release, then `git tag -a" in (
+        result.stdout
+    )
+    assert "CHANGELOG.md has no section for 0.3.0" in result.stdout
+    assert "skip  template   needs the tag v0.3.0 to exist" in result.stdout
