@@ -67,9 +67,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """Check types with mypy --strict: the SDK, the noxfile, the scripts and benchmarks."""
+    """Check types with mypy --strict: the SDK, the noxfile, scripts, benchmarks and migrations."""
     session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
-    session.run("mypy", "shadow_sdk", "noxfile.py", "scripts", "benchmarks")
+    session.run("mypy", "shadow_sdk", "noxfile.py", "scripts", "benchmarks", "migrations")
 
 
 @nox.session

@@ -29,7 +29,6 @@ import pytest
 import yaml
 from rendering import ROOT, SDK_FROM_CHECKOUT
 
-HERE = Path(__file__).resolve().parent
 FULL_NOX = os.environ.get("SHADOW_UPDATE_FULL_NOX") == "1"
 # Read before any test hides HOME: the updated services install from the usual uv cache.
 UV_CACHE = os.environ.get("UV_CACHE_DIR") or str(
@@ -166,7 +165,7 @@ def release_a_fix(repository: Path, *, migration: bool = True) -> None:
     if migration:
         config.setdefault("_migrations", []).append(MOVE_ALERTS)
         (repository / "migrations").mkdir()
-        shutil.copy(HERE / "migrate_moved_file.py", repository / "migrations" / "move_file.py")
+        shutil.copy(ROOT / "migrations" / "move_file.py", repository / "migrations" / "move_file.py")
     (repository / "copier.yml").write_text(yaml.safe_dump(config, sort_keys=False, width=100))
 
 
