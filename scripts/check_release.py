@@ -356,16 +356,16 @@ def _check_template(repository: Path, tag: str, release: Release) -> Outcome:
         except Exception as error:  # Whatever breaks the render is the problem.
             outcome.problems.append(f"copier cannot render the template at {tag}: {error}")
             return outcome
-    requirement = answers.get("shadow_sdk_requirement")
-    if requirement != expected:
+    requirements = [
+        dependency
+        for dependency in project.get("dependencies", [])
+        if re.match(r"shadow[-_]sdk\b(?!\[)", dependency)
+    ]
+    if requirements != [expected]:
         outcome.problems.append(
-            f"rendered at {tag} (recorded as _commit {answers.get('_commit')!r}), the template "
-            f"pins {requirement!r} by default, not {expected!r}: see shadow_sdk_requirement "
-            "in copier.yml"
-        )
-    elif expected not in project.get("dependencies", []):
-        outcome.problems.append(
-            f"rendered at {tag}, the service's pyproject.toml does not depend on {expected!r}"
+            f"rendered at {tag} (recorded as _commit {answers.get('_commit')!r}), the "
+            f"service depends on {requirements!r} by default, not {expected!r}: see "
+            "sdk_requirement in copier.yml"
         )
     outcome.summary = f"services generated from {tag} depend on {expected}"
     return outcome

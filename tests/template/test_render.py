@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 
+import copier
 import pytest
 import yaml
 from rendering import ROOT, SDK_FROM_CHECKOUT, render
@@ -250,7 +252,45 @@ def test_sdk_requirement_defaults_to_the_templates_release(
     service = render(tmp_path / "service", template=template_copy)
 
     answers = yaml.safe_load((service / ".copier-answers.yml").read_text())
-    assert answers["shadow_sdk_requirement"] == requirement
+    assert answers["shadow_sdk_requirement"] == ""
+    assert f'  "{requirement}",\n' in (service / "pyproject.toml").read_text()
+
+
+def test_an_update_moves_the_sdk_range_to_the_new_release(
+    template_copy: Path, tmp_path: Path
+) -> None:
+    """The range is not recorded as an answer, so `copier update` recomputes it."""
+    git(template_copy, "tag", "v0.1.0")
+    service = render(tmp_path / "service", template=template_copy)
+    git(service, "init", "--quiet")
+    git(service, "add", "--all")
+    git(service, "commit", "--quiet", "--message=v0.1.0")
+    (template_copy / "template" / "CHANGES.md").write_text("A fix.\n")
+    git(template_copy, "add", "--all")
+    git(template_copy, "commit", "--quiet", "--message=fix")
+    git(template_copy, "tag", "v0.2.0")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        copier.run_update(str(service), defaults=True, overwrite=True, quiet=True)
+
+    pyproject = (service / "pyproject.toml").read_text()
+    assert '  "shadow-sdk>=0.2.0,<0.3",\n' in pyproject
+    assert "shadow-sdk>=0.1.0" not in pyproject
+    assert (service / "CHANGES.md").read_text() == "A fix.\n"
+
+
+def test_a_chosen_sdk_requirement_is_kept(template_copy: Path, tmp_path: Path) -> None:
+    """A requirement given at generation is recorded, and wins over the release's range."""
+    git(template_copy, "tag", "v0.1.0")
+
+    service = render(
+        tmp_path / "service", template=template_copy, shadow_sdk_requirement="shadow-sdk~=0.1"
+    )
+
+    answers = yaml.safe_load((service / ".copier-answers.yml").read_text())
+    assert answers["shadow_sdk_requirement"] == "shadow-sdk~=0.1"
+    assert '  "shadow-sdk~=0.1",\n' in (service / "pyproject.toml").read_text()
 
 
 def test_an_undefined_variable_is_an_error(template_copy: Path, tmp_path: Path) -> None:
