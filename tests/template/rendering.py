@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import warnings
 from pathlib import Path
 from typing import Any
@@ -25,3 +27,26 @@ def render(destination: Path, template: Path = ROOT, **answers: Any) -> Path:
             quiet=True,
         )
     return destination
+
+
+def template_repository(destination: Path) -> Path:
+    """This template (the working tree's) as a git repository of its own, committed once.
+
+    Tests tag it as releases, or break it, without touching this checkout.
+    """
+    destination.mkdir()
+    shutil.copy(ROOT / "copier.yml", destination / "copier.yml")
+    shutil.copytree(ROOT / "template", destination / "template")
+    git(destination, "init", "--quiet")
+    git(destination, "add", "--all")
+    git(destination, "commit", "--quiet", "--message=template")
+    return destination
+
+
+def git(repository: Path, *args: str) -> None:
+    """Run git in ``repository`` with a throwaway identity, failing on an error."""
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@localhost", *args],
+        cwd=repository,
+        check=True,
+    )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from rendering import ROOT, render
+from rendering import git, render, template_repository
 
 WORKFLOWS = ["ci.yml", "template-updates.yml"]
 
@@ -98,23 +98,9 @@ def test_the_ci_workflow_has_no_schedule(workflow: Path) -> None:
 @pytest.fixture
 def released_template(tmp_path: Path) -> Path:
     """This template as a git repository of its own, released as v0.1.0."""
-    template = tmp_path / "template-repo"
-    template.mkdir()
-    shutil.copy(ROOT / "copier.yml", template / "copier.yml")
-    shutil.copytree(ROOT / "template", template / "template")
-    git(template, "init", "--quiet")
-    git(template, "add", "--all")
-    git(template, "commit", "--quiet", "--message=template")
+    template = template_repository(tmp_path / "template-repo")
     git(template, "tag", "v0.1.0")
     return template
-
-
-def git(repository: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@localhost", *args],
-        cwd=repository,
-        check=True,
-    )
 
 
 def run_update_check(service: Path) -> subprocess.CompletedProcess[str]:

@@ -7,15 +7,13 @@ services and runs their own checks.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 import warnings
 from pathlib import Path
 
 import copier
 import pytest
 import yaml
-from rendering import ROOT, SDK_FROM_CHECKOUT, render
+from rendering import ROOT, SDK_FROM_CHECKOUT, git, render, template_repository
 
 from shadow_sdk import ShadowSettings
 
@@ -215,22 +213,7 @@ def test_python_version_is_a_choice(tmp_path: Path) -> None:
 @pytest.fixture
 def template_copy(tmp_path: Path) -> Path:
     """This template as a git repository of its own, to tag or break without harm."""
-    copy = tmp_path / "template-repo"
-    copy.mkdir()
-    shutil.copy(ROOT / "copier.yml", copy / "copier.yml")
-    shutil.copytree(ROOT / "template", copy / "template")
-    git(copy, "init", "--quiet")
-    git(copy, "add", "--all")
-    git(copy, "commit", "--quiet", "--message=template")
-    return copy
-
-
-def git(repository: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@localhost", *args],
-        cwd=repository,
-        check=True,
-    )
+    return template_repository(tmp_path / "template-repo")
 
 
 @pytest.mark.parametrize(

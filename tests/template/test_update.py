@@ -165,7 +165,9 @@ def release_a_fix(repository: Path, *, migration: bool = True) -> None:
     if migration:
         config.setdefault("_migrations", []).append(MOVE_ALERTS)
         (repository / "migrations").mkdir()
-        shutil.copy(ROOT / "migrations" / "move_file.py", repository / "migrations" / "move_file.py")
+        shutil.copy(
+            ROOT / "migrations" / "move_file.py", repository / "migrations" / "move_file.py"
+        )
     (repository / "copier.yml").write_text(yaml.safe_dump(config, sort_keys=False, width=100))
 
 
