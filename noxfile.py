@@ -13,7 +13,7 @@ import nox
 nox.needs_version = ">=2025.5.1"
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "typecheck", "tests", "template", "update", "docs"]
+nox.options.sessions = ["lint", "typecheck", "build", "tests", "template", "update", "docs"]
 
 ROOT = Path(__file__).resolve().parent
 BUILD = ROOT / "build"
@@ -70,6 +70,18 @@ def typecheck(session: nox.Session) -> None:
     """Check types with mypy --strict: the SDK, the noxfile, scripts, benchmarks and migrations."""
     session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
     session.run("mypy", "shadow_sdk", "noxfile.py", "scripts", "benchmarks", "migrations")
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Build the sdist and wheel of shadow-sdk into build/dist and check them (``-- vX.Y.Z``)."""
+    session.install("uv>=0.8", "twine>=6.1", "packaging>=24")
+    dist = BUILD / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("uv", "build", "--quiet", "--out-dir", str(dist))
+    files = sorted(str(path) for pattern in ("*.whl", "*.tar.gz") for path in dist.glob(pattern))
+    session.run("twine", "check", "--strict", *files)
+    session.run("python", "scripts/check_dist.py", str(dist), *session.posargs)
 
 
 @nox.session

@@ -7,12 +7,12 @@ builds it with uv and renders its template with copier, as ``nox -s release`` do
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from repositories import copy_of_checkout, git
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "check_release.py"
@@ -33,17 +33,6 @@ SECTION = """\
 - `copier update` changes README.md only.
 """
 LINK = "[0.2.0]: https://example.com/shadow-kit/releases/tag/v0.2.0\n"
-
-
-def git(repository: Path, *args: str) -> str:
-    result = subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@localhost", *args],
-        cwd=repository,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout
 
 
 def check_release(repository: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -69,16 +58,7 @@ def release_changelog(repository: Path, section: str) -> None:
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """This working tree's files, tracked or new, committed in a repository of their own."""
-    copy = tmp_path_factory.mktemp("release") / "checkout"
-    listed = git(ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
-    for name in filter(None, listed.split("\0")):
-        if (ROOT / name).is_file():  # Not deleted in the working tree.
-            (copy / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, copy / name)
-    git(copy, "init", "--quiet")
-    git(copy, "add", "--all")
-    git(copy, "commit", "--quiet", "--message=This checkout")
-    return copy
+    return copy_of_checkout(tmp_path_factory.mktemp("release") / "checkout")
 
 
 @pytest.fixture(scope="module")
