@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import nox
@@ -18,10 +20,12 @@ nox.options.sessions = ["lint", "typecheck", "build", "tests", "template", "upda
 ROOT = Path(__file__).resolve().parent
 BUILD = ROOT / "build"
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
-SDK_REQUIREMENT = f"shadow-sdk @ {ROOT.as_uri()}"
+# Rendered services install shadow-sdk from this checkout, editable.
+SDK_FROM_CHECKOUT = {"sdk_source": "checkout", "sdk_checkout": str(ROOT)}
 
 # Answer sets the template session renders: together they switch every feature and
-# option on and off. Each generated service must pass its own checks.
+# option on and off, on every supported Python. Each generated service must pass its own
+# checks.
 ANSWER_SETS: dict[str, dict[str, str]] = {
     "defaults": {},
     "custom": {
@@ -33,6 +37,7 @@ ANSWER_SETS: dict[str, dict[str, str]] = {
         "task_queue": "ledger-tasks",
         "authorization": "false",
         "license": "Apache-2.0",
+        "python_version": "3.12",
         "examples": '["long_running", "batch_processing", "error_handling"]',
         "deployment": '["kubernetes"]',
     },
@@ -48,6 +53,7 @@ ANSWER_SETS: dict[str, dict[str, str]] = {
     },
     "controls": {
         "project_name": "Release Train",
+        "python_version": "3.13",
         "encryption": "false",
         "tracing": "false",
         "examples": '["scheduled", "dynamic_control"]',
@@ -96,12 +102,41 @@ def tests(session: nox.Session) -> None:
 def template(session: nox.Session, answers: str) -> None:
     """Render the template and run the generated service's own checks against this SDK."""
     session.install("copier>=9.15", "nox>=2025.5.1", "uv>=0.8", *VALIDATORS)
-    service = render(session, BUILD / "template" / answers, ANSWER_SETS[answers])
-    session.run("nox", "--noxfile", str(service / "noxfile.py"), "--", *session.posargs)
+    service, environment = render(session, BUILD / "template" / answers, ANSWER_SETS[answers])
+    session.run(
+        "nox", "--noxfile", str(service / "noxfile.py"), "--", *session.posargs, env=environment
+    )
     # Generated code is formatted as ruff formats it: formatting changes nothing.
     session.run("ruff", "format", "--quiet", str(service))
     session.run("git", "-C", str(service), "diff", "--exit-code", "--stat", external=True)
     validate_deployment_files(session, service)
+
+
+def service_environment(session: nox.Session, service: Path) -> dict[str, str | None]:
+    """What ``service``'s commands run with: its Python first on PATH, nothing of this session.
+
+    Skips the session, saying why, when that Python is not installed here: uv would try
+    to download it, and nothing may be downloaded while the checks run.
+    """
+    version = (service / ".python-version").read_text().strip()
+    # pyenv's shims read .python-version in the service, unless PYENV_VERSION, which a
+    # python3 started through a shim passes on, names another version; and uv would take
+    # this session's virtual environment and Python for the service's.
+    unset: dict[str, str | None] = dict.fromkeys(
+        ("PYENV_VERSION", "VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "UV_PYTHON")
+    )
+    found = subprocess.run(
+        [str(Path(session.bin, "uv")), "python", "find", "--no-python-downloads", version],
+        cwd=service,
+        env={name: value for name, value in os.environ.items() if name not in unset},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if found.returncode:
+        session.skip(f"Python {version} is not installed here: {service.name} is not checked")
+    interpreter = Path(found.stdout.strip()).parent
+    return {**unset, "PATH": os.pathsep.join([str(interpreter), os.environ["PATH"]])}
 
 
 VALIDATORS = (
@@ -205,10 +240,15 @@ def release(session: nox.Session) -> None:
     session.run("python", "scripts/check_release.py", *session.posargs)
 
 
-def render(session: nox.Session, destination: Path, answers: dict[str, str]) -> Path:
-    """Render the working tree's template into a fresh git repository at ``destination``."""
+def render(
+    session: nox.Session, destination: Path, answers: dict[str, str]
+) -> tuple[Path, dict[str, str | None]]:
+    """Render the working tree's template into a fresh git repository at ``destination``.
+
+    Returns the service and the environment to run its commands in.
+    """
     shutil.rmtree(destination, ignore_errors=True)
-    data = {"shadow_sdk_requirement": SDK_REQUIREMENT, **answers}
+    data = {**SDK_FROM_CHECKOUT, **answers}
     session.run(
         "copier",
         "copy",
@@ -219,6 +259,10 @@ def render(session: nox.Session, destination: Path, answers: dict[str, str]) -> 
         str(ROOT),
         str(destination),
     )
+    environment = service_environment(session, destination)
+    # The first steps the service's README asks for: lock, then commit with the lock.
+    with session.chdir(destination):
+        session.run("uv", "lock", "--quiet", env=environment)
     git = ("git", "-C", str(destination))
     session.run(*git, "init", "--quiet", external=True)
     session.run(*git, "add", "--all", external=True)
@@ -233,7 +277,7 @@ def render(session: nox.Session, destination: Path, answers: dict[str, str]) -> 
         "--message=Render the template",
         external=True,
     )
-    return destination
+    return destination, environment
 
 
 if __name__ == "__main__":

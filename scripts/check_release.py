@@ -1,8 +1,8 @@
 """Check that a release tag is ready to push: ``nox -s release -- v1.2.0``.
 
 One tag ``vMAJOR.MINOR.PATCH`` releases both the SDK (``shadow-sdk``, whose version
-hatch-vcs derives from the tag) and the template (whose default
-``shadow_sdk_requirement`` pins the SDK of the same release). Before the tag is pushed,
+hatch-vcs derives from the tag) and the template (whose services install the SDK of
+the same release by default). Before the tag is pushed,
 this script checks, in the repository it lives in (or ``--repository``), that:
 
 1. the tag is ``vMAJOR.MINOR.PATCH`` (no leading zeros, no suffix);
@@ -15,9 +15,9 @@ this script checks, in the repository it lives in (or ``--repository``), that:
    services the template generates) and ``### Updating`` (what ``copier update`` does
    to services generated from an earlier release), and a link reference
    ``[X.Y.Z]: URL``;
-5. the template rendered with copier at the tag, with its defaults, pins
-   ``shadow-sdk>=X.Y.Z,<X+1`` (``<0.Y+1`` before 1.0) in ``.copier-answers.yml`` and
-   in the service's dependencies.
+5. the template rendered with copier at the tag, with its defaults, gives the service
+   the range ``shadow-sdk>=X.Y.Z,<X+1`` (``<0.Y+1`` before 1.0) and installs it from
+   the kit's repository at the tag.
 
 Every check runs, and every problem is reported, before the script exits 1; it exits
 0 when there is none. Without an argument it checks the tag at HEAD.
@@ -40,7 +40,9 @@ from pathlib import Path
 
 import uv
 import yaml
-from packaging.utils import InvalidSdistFilename, parse_sdist_filename
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import InvalidSdistFilename, canonicalize_name, parse_sdist_filename
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANGELOG = "CHANGELOG.md"
@@ -352,22 +354,29 @@ def _check_template(repository: Path, tag: str, release: Release) -> Outcome:
                     str(repository), str(service), vcs_ref=tag, defaults=True, quiet=True
                 )
             answers = yaml.safe_load((service / ".copier-answers.yml").read_text())
-            project = tomllib.loads((service / "pyproject.toml").read_text())["project"]
+            pyproject = tomllib.loads((service / "pyproject.toml").read_text())
         except Exception as error:  # Whatever breaks the render is the problem.
             outcome.problems.append(f"copier cannot render the template at {tag}: {error}")
             return outcome
     requirements = [
-        dependency
-        for dependency in project.get("dependencies", [])
-        if re.match(r"shadow[-_]sdk\b(?!\[)", dependency)
+        requirement
+        for requirement in map(Requirement, pyproject["project"].get("dependencies", []))
+        if canonicalize_name(requirement.name) == "shadow-sdk"
     ]
-    if requirements != [expected]:
+    ranges = [str(requirement.specifier) for requirement in requirements]
+    if ranges != [str(SpecifierSet(expected.removeprefix("shadow-sdk")))]:
         outcome.problems.append(
             f"rendered at {tag} (recorded as _commit {answers.get('_commit')!r}), the "
-            f"service depends on {requirements!r} by default, not {expected!r}: see "
-            "sdk_requirement in copier.yml"
+            f"service accepts shadow-sdk {' and '.join(ranges) or 'in no range'} by default, "
+            f"not {expected.removeprefix('shadow-sdk')}: see sdk_version in copier.yml"
         )
-    outcome.summary = f"services generated from {tag} depend on {expected}"
+    source = pyproject.get("tool", {}).get("uv", {}).get("sources", {}).get("shadow-sdk", {})
+    if source.get("tag") != tag:
+        outcome.problems.append(
+            f"rendered at {tag}, the service installs shadow-sdk from {source or 'nowhere'}, "
+            f"not from the kit's repository at {tag}: see sdk_source in copier.yml"
+        )
+    outcome.summary = f"services generated from {tag} depend on {expected} at {tag}"
     return outcome
 
 

@@ -191,7 +191,8 @@ def _render_and_install(build_dir: Path) -> Service:
         worker = copier.run_copy(
             str(ROOT),
             str(build_dir / "service"),
-            data={"shadow_sdk_requirement": f"shadow-sdk @ {ROOT.as_uri()}"},
+            # The SDK of this checkout, as kit development installs it.
+            data={"sdk_source": "checkout", "sdk_checkout": str(ROOT)},
             defaults=True,
             vcs_ref="HEAD",
             quiet=True,

@@ -11,7 +11,8 @@ from typing import Any
 import copier
 
 ROOT = Path(__file__).resolve().parents[2]
-SDK_FROM_CHECKOUT = f"shadow-sdk @ {ROOT.as_uri()}"
+SDK_FROM_CHECKOUT = {"sdk_source": "checkout", "sdk_checkout": str(ROOT)}
+"""Answers that install shadow-sdk from this checkout, editable, as kit development does."""
 
 
 def render(destination: Path, template: Path = ROOT, **answers: Any) -> Path:

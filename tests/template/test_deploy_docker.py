@@ -182,6 +182,32 @@ def test_image_builds_from_the_lock_without_development_tools(service: Service) 
     assert copies == ["--from=build /app/.venv /app/.venv"]
 
 
+@pytest.mark.parametrize(
+    ("answers", "build_image"),
+    [
+        ({"sdk_source": "git"}, "python:3.12-trixie"),
+        ({"sdk_source": "index"}, "python:3.12-slim-trixie"),
+    ],
+    ids=["git", "index"],
+)
+def test_only_the_build_stage_has_what_the_sdk_route_needs(
+    tmp_path: Path, answers: dict[str, str], build_image: str
+) -> None:
+    """The git route builds on the full image, which has git; the final stage stays slim.
+
+    Either route may need credentials: a netrc build secret reaches both uv syncs and
+    never a layer.
+    """
+    root = render(tmp_path / "service", python_version="3.12", **answers)
+    service = Service(root, yaml.safe_load((root / ".copier-answers.yml").read_text()))
+    froms = [arguments for keyword, arguments in service.dockerfile() if keyword == "FROM"]
+    syncs = [a for keyword, a in service.dockerfile() if keyword == "RUN" and "uv sync" in a]
+
+    assert froms[-2:] == [f"{build_image} AS build", "python:3.12-slim-trixie"]
+    assert all("--mount=type=secret,id=netrc,target=/root/.netrc" in sync for sync in syncs)
+    assert "netrc" not in " ".join(arguments for _, arguments in service.final_stage())
+
+
 def test_image_labels_carry_the_answers(service: Service) -> None:
     """The OCI labels read back exactly as answered."""
     labels = dict(re.findall(r'([\w.]+)="([^"]*)"', service.instruction("LABEL")))
@@ -301,7 +327,7 @@ def test_every_image_is_pinned(stack: Stack) -> None:
     stages = {words[-1] for words in froms if len(words) == 3}
     images = [words[0] for words in froms if words[0] not in stages]
     images += [definition["image"] for definition in stack.services.values()]
-    python = f"python:{stack.answers['python_version']}-slim-"
+    python = f"python:{stack.answers['python_version']}-"
 
     for image in images:
         name, _, tag = image.rpartition(":")

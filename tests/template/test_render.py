@@ -7,6 +7,8 @@ services and runs their own checks.
 from __future__ import annotations
 
 import re
+import subprocess
+import tomllib
 import warnings
 from pathlib import Path
 
@@ -124,7 +126,7 @@ def test_answers_are_recorded_for_copier_update(tmp_path: Path) -> None:
 
 
 def test_answers_reach_every_file_that_uses_them(tmp_path: Path) -> None:
-    """Names, namespace, task queue, Python version and SDK requirement land where used."""
+    """Names, namespace, task queue, Python version and SDK source land where used."""
     service = render(
         tmp_path / "service",
         project_name="Payments Ledger",
@@ -132,7 +134,7 @@ def test_answers_reach_every_file_that_uses_them(tmp_path: Path) -> None:
         temporal_namespace="payments",
         task_queue="ledger-tasks",
         python_version="3.12",
-        shadow_sdk_requirement=SDK_FROM_CHECKOUT,
+        **SDK_FROM_CHECKOUT,
     )
     pyproject = (service / "pyproject.toml").read_text()
     settings = (service / "src/ledger/settings.py").read_text()
@@ -142,21 +144,63 @@ def test_answers_reach_every_file_that_uses_them(tmp_path: Path) -> None:
     assert 'payments-ledger = "ledger.cli:main"' in pyproject
     assert 'requires-python = ">=3.12"' in pyproject
     assert 'target-version = "py312"' in pyproject
-    assert f'"{SDK_FROM_CHECKOUT}",' in pyproject
-    assert "allow-direct-references = true" in pyproject
+    assert f'shadow-sdk = {{ path = "{ROOT}", editable = true }}' in pyproject
+    assert (service / ".python-version").read_text() == "3.12\n"
     assert 'temporal_namespace: str = "payments"' in settings
     assert 'temporal_task_queue: str = "ledger-tasks"' in settings
     assert "TEMPORAL_NAMESPACE=payments\nTEMPORAL_TASK_QUEUE=ledger-tasks\n" in env_example
 
 
-def test_a_version_range_needs_no_direct_references(tmp_path: Path) -> None:
-    """Only a URL requirement switches on hatch's direct references."""
-    service = render(tmp_path / "service", shadow_sdk_requirement="shadow-sdk>=1.2,<2")
+def sdk_source(service: Path) -> dict[str, object]:
+    """Where the service's pyproject.toml tells uv to take shadow-sdk from."""
+    pyproject = tomllib.loads((service / "pyproject.toml").read_text())
+    source: dict[str, object] = pyproject["tool"]["uv"]["sources"]["shadow-sdk"]
+    return source
 
-    pyproject = (service / "pyproject.toml").read_text()
 
-    assert '"shadow-sdk>=1.2,<2",' in pyproject
-    assert "allow-direct-references" not in pyproject
+def test_the_git_route_clones_the_repository_the_template_came_from(tmp_path: Path) -> None:
+    """By default shadow-sdk is built from the kit's repository, at the commit rendered."""
+    service = render(tmp_path / "service")
+
+    answers = yaml.safe_load((service / ".copier-answers.yml").read_text())
+    source = sdk_source(service)
+    assert answers["sdk_source"] == "git"
+    assert source == {"git": ROOT.as_uri(), "rev": source["rev"]}
+    assert re.fullmatch(r"[0-9a-f]{40}", str(source["rev"]))
+    assert "[[tool.uv.index]]" not in (service / "pyproject.toml").read_text()
+
+
+def test_the_index_route_takes_shadow_sdk_from_that_index_alone(tmp_path: Path) -> None:
+    """The index is explicit: only shadow-sdk comes from it, and from nowhere else."""
+    url = "https://packages.example.com/simple"
+    service = render(tmp_path / "service", sdk_source="index", sdk_index_url=url)
+
+    pyproject = tomllib.loads((service / "pyproject.toml").read_text())
+    assert pyproject["tool"]["uv"]["sources"] == {"shadow-sdk": {"index": "shadow-sdk"}}
+    assert pyproject["tool"]["uv"]["index"] == [
+        {"name": "shadow-sdk", "url": url, "explicit": True}
+    ]
+    ci = yaml.safe_load((service / ".github/workflows/ci.yml").read_text())
+    step = ci["jobs"]["checks"]["steps"][-1]
+    assert set(step["env"]) == {"UV_INDEX_SHADOW_SDK_USERNAME", "UV_INDEX_SHADOW_SDK_PASSWORD"}
+
+
+def test_public_pypi_needs_no_credentials_in_ci(tmp_path: Path) -> None:
+    """PyPI is the index's default; CI then passes no index credentials."""
+    service = render(tmp_path / "service", sdk_source="index")
+
+    assert sdk_source(service) == {"index": "shadow-sdk"}
+    assert 'url = "https://pypi.org/simple"' in (service / "pyproject.toml").read_text()
+    assert "UV_INDEX_SHADOW_SDK" not in (service / ".github/workflows/ci.yml").read_text()
+
+
+def test_the_checkout_route_says_it_is_for_kit_development(tmp_path: Path) -> None:
+    """A local checkout works on this machine alone, and the service says so."""
+    service = render(tmp_path / "service", **SDK_FROM_CHECKOUT)
+
+    assert sdk_source(service) == {"path": str(ROOT), "editable": True}
+    assert "For kit development only" in (service / "README.md").read_text()
+    assert "which\n# a build cannot reach" in (service / "Dockerfile").read_text()
 
 
 def test_rendered_python_is_valid(tmp_path: Path) -> None:
@@ -165,6 +209,14 @@ def test_rendered_python_is_valid(tmp_path: Path) -> None:
 
     for module in service.rglob("*.py"):
         compile(module.read_text(), str(module), "exec")
+
+
+ROUTE_OF = {
+    "sdk_git_url": {"sdk_source": "git"},
+    "sdk_index_url": {"sdk_source": "index"},
+    "sdk_checkout": {"sdk_source": "checkout"},
+}
+"""The answer that asks each route's question."""
 
 
 @pytest.mark.parametrize(
@@ -177,7 +229,10 @@ def test_rendered_python_is_valid(tmp_path: Path) -> None:
         ("author_email", "nope", "'nope' is not an email address"),
         ("temporal_namespace", "my namespace", "'my namespace' is not a valid namespace"),
         ("task_queue", "has space", "'has space' is not a valid task queue name"),
-        ("shadow_sdk_requirement", "requests>=2", "'requests>=2' is not a requirement for"),
+        ("sdk_git_url", "../kit", "'../kit' is not a git URL uv can clone"),
+        ("sdk_index_url", "ftp://index", "'ftp://index' is not a package index URL"),
+        ("sdk_index_url", "https://me:pw@index/simple", "without credentials"),
+        ("sdk_checkout", "kit", "'kit' is not an absolute path"),
         ("package_name", "class", "'class' is a Python keyword"),
         ("package_name", "import", "'import' is a Python keyword"),
         ("package_name", "a" * 41, "is 41 characters long; keep it to 40"),
@@ -197,8 +252,9 @@ def test_bad_answers_are_refused_with_the_value(
     tmp_path: Path, question: str, answer: object, message: str
 ) -> None:
     """A validator stops the render and echoes the bad value."""
+    route = ROUTE_OF.get(question, {})
     with pytest.raises(ValueError, match=f"Validation error for question '{question}'") as info:
-        render(tmp_path / "service", **{question: answer})
+        render(tmp_path / "service", **route, **{question: answer})
 
     assert message in str(info.value)
     assert not (tmp_path / "service" / "pyproject.toml").exists()
@@ -219,61 +275,111 @@ def template_copy(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     ("tag", "requirement"),
     [
-        ("v1.2.3", "shadow-sdk>=1.2.3,<2"),
-        ("v0.4.1", "shadow-sdk>=0.4.1,<0.5"),
-        (None, "shadow-sdk"),
+        ("v1.2.3", "shadow-sdk[tracing]>=1.2.3,<2"),
+        ("v0.4.1", "shadow-sdk[tracing]>=0.4.1,<0.5"),
     ],
-    ids=["release", "pre-1.0 release", "untagged"],
+    ids=["release", "pre-1.0 release"],
 )
-def test_sdk_requirement_defaults_to_the_templates_release(
-    template_copy: Path, tmp_path: Path, tag: str | None, requirement: str
+def test_a_release_pins_its_own_sdk(
+    template_copy: Path, tmp_path: Path, tag: str, requirement: str
 ) -> None:
-    """A tagged template pins a compatible SDK range; an untagged one does not pin."""
-    if tag:
-        git(template_copy, "tag", tag)
+    """A tagged template accepts a compatible SDK range and clones the SDK at its tag."""
+    git(template_copy, "tag", tag)
 
     service = render(tmp_path / "service", template=template_copy)
 
-    answers = yaml.safe_load((service / ".copier-answers.yml").read_text())
-    assert answers["shadow_sdk_requirement"] == ""
     assert f'  "{requirement}",\n' in (service / "pyproject.toml").read_text()
+    assert sdk_source(service) == {"git": template_copy.as_uri(), "tag": tag}
 
 
-def test_an_update_moves_the_sdk_range_to_the_new_release(
+def test_an_untagged_template_pins_its_commit_not_a_range(
     template_copy: Path, tmp_path: Path
 ) -> None:
-    """The range is not recorded as an answer, so `copier update` recomputes it."""
-    git(template_copy, "tag", "v0.1.0")
-    service = render(tmp_path / "service", template=template_copy)
-    git(service, "init", "--quiet")
-    git(service, "add", "--all")
-    git(service, "commit", "--quiet", "--message=v0.1.0")
-    (template_copy / "template" / "CHANGES.md").write_text("A fix.\n")
-    git(template_copy, "add", "--all")
-    git(template_copy, "commit", "--quiet", "--message=fix")
-    git(template_copy, "tag", "v0.2.0")
+    """Rendered from a commit that is no release, the service clones exactly that commit."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=template_copy, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
+    service = render(tmp_path / "service", template=template_copy)
+
+    assert '  "shadow-sdk[tracing]",\n' in (service / "pyproject.toml").read_text()
+    assert sdk_source(service) == {"git": template_copy.as_uri(), "rev": commit}
+
+
+def commit_all(repository: Path, message: str) -> None:
+    git(repository, "init", "--quiet")
+    git(repository, "add", "--all")
+    git(repository, "commit", "--quiet", f"--message={message}")
+
+
+def release(template: Path, tag: str) -> None:
+    """Commit a change to ``template`` and tag it as release ``tag``."""
+    (template / "template" / "CHANGES.md").write_text(f"{tag}\n")
+    git(template, "add", "--all")
+    git(template, "commit", "--quiet", f"--message={tag}")
+    git(template, "tag", tag)
+
+
+def update(service: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         copier.run_update(str(service), defaults=True, overwrite=True, quiet=True)
 
-    pyproject = (service / "pyproject.toml").read_text()
-    assert '  "shadow-sdk>=0.2.0,<0.3",\n' in pyproject
-    assert "shadow-sdk>=0.1.0" not in pyproject
-    assert (service / "CHANGES.md").read_text() == "A fix.\n"
 
-
-def test_a_chosen_sdk_requirement_is_kept(template_copy: Path, tmp_path: Path) -> None:
-    """A requirement given at generation is recorded, and wins over the release's range."""
+def test_an_update_moves_the_sdk_to_the_new_release(template_copy: Path, tmp_path: Path) -> None:
+    """Range and tag are not recorded as answers, so `copier update` computes them again."""
     git(template_copy, "tag", "v0.1.0")
+    service = render(tmp_path / "service", template=template_copy)
+    commit_all(service, "v0.1.0")
+    release(template_copy, "v0.2.0")
 
+    update(service)
+
+    pyproject = (service / "pyproject.toml").read_text()
+    assert '  "shadow-sdk[tracing]>=0.2.0,<0.3",\n' in pyproject
+    assert ">=0.1.0" not in pyproject
+    assert "v0.1.0" not in pyproject
+    assert sdk_source(service) == {"git": template_copy.as_uri(), "tag": "v0.2.0"}
+    assert (service / "CHANGES.md").read_text() == "v0.2.0\n"
+
+
+def test_a_chosen_index_is_kept_across_updates(template_copy: Path, tmp_path: Path) -> None:
+    """The index a service chose is recorded; its SDK range still follows the release."""
+    url = "https://packages.example.com/simple"
+    git(template_copy, "tag", "v0.1.0")
     service = render(
-        tmp_path / "service", template=template_copy, shadow_sdk_requirement="shadow-sdk~=0.1"
+        tmp_path / "service", template=template_copy, sdk_source="index", sdk_index_url=url
     )
+    commit_all(service, "v0.1.0")
+    release(template_copy, "v0.2.0")
+
+    update(service)
 
     answers = yaml.safe_load((service / ".copier-answers.yml").read_text())
-    assert answers["shadow_sdk_requirement"] == "shadow-sdk~=0.1"
-    assert '  "shadow-sdk~=0.1",\n' in (service / "pyproject.toml").read_text()
+    pyproject = (service / "pyproject.toml").read_text()
+    assert (answers["sdk_source"], answers["sdk_index_url"]) == ("index", url)
+    assert '  "shadow-sdk[tracing]>=0.2.0,<0.3",\n' in pyproject
+    assert sdk_source(service) == {"index": "shadow-sdk"}
+
+
+@pytest.mark.parametrize("path", ["template-repo", "./template-repo", "~/template-repo"])
+def test_a_relative_template_path_is_refused_with_the_fix(
+    template_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """`copier update` could never find a relative path again: say how to generate instead."""
+    monkeypatch.chdir(template_copy.parent)
+    monkeypatch.setenv("HOME", str(template_copy.parent))
+
+    with (
+        pytest.raises(ValueError, match="Validation error for question 'project_name'") as info,
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
+        copier.run_copy(path, str(tmp_path / "service"), defaults=True, quiet=True)
+
+    assert f"The template's path '{path}' is relative" in str(info.value)
+    assert f'copier copy "$(realpath {path})"' in str(info.value)
+    assert not (tmp_path / "service").exists()
 
 
 def test_an_undefined_variable_is_an_error(template_copy: Path, tmp_path: Path) -> None:

@@ -200,7 +200,7 @@ def render(template: Path, destination: Path, ref: str, **answers: Any) -> Path:
         copier.run_copy(
             str(template),
             str(destination),
-            data={"shadow_sdk_requirement": SDK_FROM_CHECKOUT, **answers},
+            data={**SDK_FROM_CHECKOUT, **answers},
             vcs_ref=ref,
             defaults=True,
             quiet=True,
@@ -367,6 +367,13 @@ def clone(service: Path, destination: Path) -> Path:
 # --- Running the service's checks ------------------------------------------------------
 
 
+def uv_command(tools: Path) -> str:
+    """uv beside this Python or on PATH."""
+    if uv := shutil.which("uv", path=str(tools)) or shutil.which("uv"):
+        return uv
+    pytest.fail(f"uv is not installed next to {sys.executable} or on PATH")
+
+
 def nox_command(tools: Path) -> list[str]:
     """nox beside this Python or on PATH; otherwise nox run by uv (from its cache, once cached)."""
     if nox := shutil.which("nox", path=str(tools)) or shutil.which("nox"):
@@ -385,6 +392,17 @@ def run_nox(service: Path, *args: str) -> subprocess.CompletedProcess[str]:
         "PATH": f"{tools}{os.pathsep}{os.environ['PATH']}",
         "UV_CACHE_DIR": UV_CACHE,
     }
+    # What the service's README says to do after an update: lock, then check.
+    lock = subprocess.run(
+        [uv_command(tools), "lock", "--quiet"],
+        cwd=service,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if lock.returncode:
+        return lock
     return subprocess.run(
         [*nox_command(tools), *args],
         cwd=service,

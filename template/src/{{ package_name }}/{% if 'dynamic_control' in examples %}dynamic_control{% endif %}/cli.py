@@ -6,7 +6,6 @@ import argparse
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TypeAlias
 
 from shadow_sdk import connect
 from temporalio.client import WorkflowHandle, WorkflowQueryFailedError, WorkflowUpdateFailedError
@@ -17,8 +16,8 @@ from ..settings import Settings
 from .models import Rollout, RolloutReport, RolloutState
 from .workflow import RolloutWorkflow, rollout_problems
 
-RolloutHandle: TypeAlias = WorkflowHandle[RolloutWorkflow, RolloutReport]
-Action: TypeAlias = Callable[[RolloutHandle, argparse.Namespace], Awaitable[int]]
+RolloutHandle = WorkflowHandle[RolloutWorkflow, RolloutReport]
+Action = Callable[[RolloutHandle, argparse.Namespace], Awaitable[int]]
 """What a ``control`` subcommand does to the rollout: exit status out."""
 
 

@@ -9,11 +9,11 @@ checks the rollout when it starts and new targets before it accepts them.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, TypeAlias
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
-RolloutStatus: TypeAlias = Literal["running", "paused", "cancelling", "completed", "cancelled"]
+RolloutStatus = Literal["running", "paused", "cancelling", "completed", "cancelled"]
 """Where a rollout is: ``cancelling`` finishes the step in progress, then stops."""
 
 
