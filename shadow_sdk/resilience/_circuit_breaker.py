@@ -53,7 +53,7 @@ from shadow_sdk.resilience._circuit_reports import (
 )
 from shadow_sdk.resilience._circuit_state import CircuitOpenError, CircuitState, CircuitStats
 from shadow_sdk.resilience._circuit_store import DEFAULT, CircuitStore
-from shadow_sdk.resilience._circuit_windows import CountWindow, TimeWindow
+from shadow_sdk.resilience._circuit_windows import CountWindow, TimeWindow, Window
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -117,7 +117,7 @@ class CircuitBreaker:
             if config.slow_call_duration is None
             else config.slow_call_duration.total_seconds()
         )
-        self._window: CountWindow | TimeWindow | None = None
+        self._window: Window | None = None
         if config.window_size is not None:
             self._window = CountWindow(config.window_size)
         elif config.window_duration is not None:

@@ -115,3 +115,4 @@ class TimeWindow:
 
 
 Window = CountWindow | TimeWindow
+"""Either window; a breaker counting ``consecutive_failures`` has none."""

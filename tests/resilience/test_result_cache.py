@@ -104,6 +104,24 @@ async def test_different_arguments_are_different_entries_however_they_are_passed
     assert calls == [(1, 1, {}), (2, 1, {}), (1, 2, {}), (1, 1, {"x": 1, "y": 2})]
 
 
+async def test_equal_arguments_of_other_types_are_other_entries() -> None:
+    """1, True, 1.0 and "1" are equal or alike to Python, and serialize differently."""
+    cache = ResultCache()
+    calls: list[object] = []
+
+    @cache.cached(ttl=TTL)
+    async def describe(value: bool | int | float | str | None) -> str:
+        calls.append(value)
+        return repr(value)
+
+    arguments: list[bool | int | float | str | None] = [1, True, 1.0, "1", None, 0, False, -0.0]
+    first = [await describe(value) for value in arguments]
+    again = [await describe(value) for value in arguments]
+
+    assert first == again == [repr(value) for value in arguments]
+    assert calls == arguments
+
+
 async def test_models_come_back_as_their_type_and_are_never_shared() -> None:
     cache = ResultCache()
 
