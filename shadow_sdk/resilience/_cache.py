@@ -54,10 +54,8 @@ How it works:
 * **Single flight**: concurrent calls with the same key share one call of the
   function; if it raises, every caller gets the exception. Exceptions are never
   cached.
-* **Cost of a hit**: a few microseconds. The digest of arguments that are plain
-  ``str``, ``int``, ``bool`` or ``None`` is remembered, so a repeated call skips
-  serializing and hashing them; decoding the stored payload is what remains, and
-  it is what guarantees that no two callers share a mutable result.
+* **Cost of a hit**: a few microseconds, mostly decoding the stored payload (the
+  digest of plain ``str``, ``int``, ``bool`` or ``None`` arguments is remembered).
 * **Failures of the cache never fail the call**: every Redis operation is bounded
   by ``redis_timeout`` and never retried within it; an unreachable, slow or
   failing Redis, or a value that does not decode, is counted and logged (logger

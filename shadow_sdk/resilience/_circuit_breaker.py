@@ -16,12 +16,9 @@ the same breaker per dependency, and a :class:`RedisCircuitStore` lets one
 process's discovery protect the whole fleet.
 
 Transitions are logged on the ``shadow_sdk.resilience`` logger and, with the
-calls' outcomes, exported as ``shadow_circuit_breaker_*`` metrics.
-
-The call path is short on purpose (a breaker guards every call of an activity):
-the lock is taken twice per call, once to be let in and once to record the
-outcome, and logs, metrics objects and the shared store are touched only when
-something changes.
+calls' outcomes, exported as ``shadow_circuit_breaker_*`` metrics. A breaker
+guards every call of an activity, so a call takes the lock twice (to be let in,
+to record its outcome) and touches logs and metric objects only on a change.
 """
 
 from __future__ import annotations
@@ -49,7 +46,8 @@ from shadow_sdk.resilience._circuit_reports import (
     SUCCESS,
     BreakerMetrics,
     Transition,
-    logger,
+    log_store_available,
+    log_store_unavailable,
 )
 from shadow_sdk.resilience._circuit_state import CircuitOpenError, CircuitState, CircuitStats
 from shadow_sdk.resilience._circuit_store import DEFAULT, CircuitStore
@@ -489,20 +487,14 @@ class CircuitBreaker:
         self._announce()
 
     def _store_unavailable(self, error: Exception) -> None:
-        if not self._store_failing:
+        if not self._store_failing:  # One warning per streak of errors.
             self._store_failing = True
-            logger.warning(
-                "circuit breaker %r: shared state is unavailable (%s: %s); "
-                "using local state until the store answers again",
-                self.name,
-                type(error).__name__,
-                error,
-            )
+            log_store_unavailable(self.name, error)
 
     def _store_available(self) -> None:
         if self._store_failing:
             self._store_failing = False
-            logger.info("circuit breaker %r: shared state is available again", self.name)
+            log_store_available(self.name)
 
 
 def _plural(count: int, noun: str) -> str:

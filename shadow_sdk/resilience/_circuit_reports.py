@@ -85,3 +85,19 @@ class BreakerMetrics:
         self.slow = meter.create_counter(
             SLOW_CALLS_METRIC, "Calls through a circuit breaker slower than slow_call_duration"
         ).with_additional_attributes(breaker)
+
+
+def log_store_unavailable(name: str, error: Exception) -> None:
+    """Say that breaker ``name`` keeps to its local state because its store failed."""
+    logger.warning(
+        "circuit breaker %r: shared state is unavailable (%s: %s); "
+        "using local state until the store answers again",
+        name,
+        type(error).__name__,
+        error,
+    )
+
+
+def log_store_available(name: str) -> None:
+    """Say that the store of breaker ``name`` answers again."""
+    logger.info("circuit breaker %r: shared state is available again", name)
