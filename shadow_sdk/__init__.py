@@ -9,6 +9,7 @@ converter on client, worker and replayer alike.
 from importlib.metadata import version as _version
 
 from shadow_sdk._client import connect
+from shadow_sdk._duration import Duration
 from shadow_sdk._exceptions import (
     AuthError,
     BinaryNotFoundError,
@@ -33,6 +34,7 @@ __all__ = [
     "BinaryNotFoundError",
     "CodecError",
     "DecryptionError",
+    "Duration",
     "PermissionDenied",
     "Seconds",
     "SettingsError",

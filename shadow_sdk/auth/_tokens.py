@@ -13,6 +13,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from shadow_sdk._duration import Duration, to_timedelta
 from shadow_sdk._exceptions import TokenError
 
 ROLES_CLAIM = "roles"
@@ -61,7 +62,8 @@ class TokenVerifier:
         jwks: A JWKS document (``{"keys": [...]}``) of public keys.
         audience: Required ``aud``.
         issuer: Required ``iss``.
-        leeway: Clock skew tolerated on ``exp``, ``nbf`` and ``iat``.
+        leeway: Clock skew tolerated on ``exp``, ``nbf`` and ``iat``, in seconds or as a
+            timedelta.
     """
 
     def __init__(
@@ -72,7 +74,7 @@ class TokenVerifier:
         jwks: Mapping[str, Any] | None = None,
         audience: str | None = None,
         issuer: str | None = None,
-        leeway: timedelta = timedelta(seconds=30),
+        leeway: Duration = timedelta(seconds=30),
     ) -> None:
         sources = {"hs256_secret": hs256_secret, "public_key": public_key, "jwks": jwks}
         given = [name for name, value in sources.items() if value is not None]
@@ -97,7 +99,7 @@ class TokenVerifier:
                 self._keys[jwk.algorithm_name, jwk.key_id] = jwk.key
         self.audience = audience
         self.issuer = issuer
-        self.leeway = leeway
+        self.leeway = to_timedelta(leeway, "leeway", non_negative=True)
 
     @property
     def algorithms(self) -> tuple[str, ...]:
@@ -230,7 +232,7 @@ class TokenIssuer:
         roles: Iterable[str],
         *,
         namespaces: Iterable[str] | None = None,
-        ttl: timedelta = timedelta(hours=1),
+        ttl: Duration = timedelta(hours=1),
         now: datetime | None = None,
         claims: Mapping[str, Any] | None = None,
     ) -> str:
@@ -240,7 +242,7 @@ class TokenIssuer:
             subject: ``sub``: who the token speaks for.
             roles: ``roles``: what the policy lets them do.
             namespaces: ``namespaces``: restrict the token to these namespaces.
-            ttl: Lifetime from ``now``.
+            ttl: Lifetime from ``now``, in seconds or as a timedelta.
             now: Issue time; the wall clock if omitted.
             claims: Further claims, which do not override the ones above.
         """
@@ -250,7 +252,7 @@ class TokenIssuer:
             "sub": subject,
             ROLES_CLAIM: sorted(roles),
             "iat": int(issued.timestamp()),
-            "exp": int((issued + ttl).timestamp()),
+            "exp": int((issued + to_timedelta(ttl, "ttl")).timestamp()),
         }
         if namespaces is not None:
             payload[NAMESPACES_CLAIM] = sorted(namespaces)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from shadow_sdk._duration import Duration, to_timedelta
 from shadow_sdk._exceptions import SettingsError, UnknownKeyError
 
 KEY_BYTES = 32
@@ -71,7 +72,8 @@ class KeyRing:
         keys: Key bytes by key id.
         active: Id of the key that encrypts; may be omitted when there is one key.
         directory: The directory the keys came from, read again on a miss.
-        reload_interval: Least seconds between two readings of ``directory``.
+        reload_interval: Least time between two readings of ``directory``, in seconds or
+            as a timedelta.
     """
 
     def __init__(
@@ -80,7 +82,7 @@ class KeyRing:
         *,
         active: str | None = None,
         directory: Path | None = None,
-        reload_interval: float = 1.0,
+        reload_interval: Duration = 1.0,
     ) -> None:
         if not keys:
             raise ValueError("keys: a key ring needs at least one key")
@@ -97,13 +99,15 @@ class KeyRing:
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keys.items()}
         self._active = active
         self._directory = directory
-        self._reload_interval = reload_interval
+        self._reload_interval = to_timedelta(
+            reload_interval, "reload_interval", non_negative=True
+        ).total_seconds()
         self._lock = threading.Lock()
         self._last_reload = time.monotonic()
 
     @classmethod
     def from_directory(
-        cls, directory: Path, *, active: str | None = None, reload_interval: float = 1.0
+        cls, directory: Path, *, active: str | None = None, reload_interval: Duration = 1.0
     ) -> KeyRing:
         """Read one key per file; the file name is the key id.
 

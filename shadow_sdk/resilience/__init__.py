@@ -16,15 +16,13 @@ Import what workflow code uses through ``workflow.unsafe.imports_passed_through(
 """
 
 from shadow_sdk.resilience._cache import ResultCache, cached
-from shadow_sdk.resilience._circuit_breaker import (
-    CircuitBreaker,
-    CircuitBreakerConfig,
-    CircuitOpenError,
-    CircuitState,
-    CircuitStats,
+from shadow_sdk.resilience._circuit_breaker import CircuitBreaker
+from shadow_sdk.resilience._circuit_config import CircuitBreakerConfig, CircuitBreakerOptions
+from shadow_sdk.resilience._circuit_registry import circuit_breaker
+from shadow_sdk.resilience._circuit_state import CircuitOpenError, CircuitState, CircuitStats
+from shadow_sdk.resilience._circuit_store import (
     CircuitStore,
     RedisCircuitStore,
-    circuit_breaker,
     set_default_circuit_store,
 )
 from shadow_sdk.resilience._retry import (
@@ -51,6 +49,7 @@ __all__ = [
     "ActivityOptions",
     "CircuitBreaker",
     "CircuitBreakerConfig",
+    "CircuitBreakerOptions",
     "CircuitOpenError",
     "CircuitState",
     "CircuitStats",

@@ -32,6 +32,8 @@ from typing import Any, Literal, Self
 import temporalio.exceptions
 import temporalio.workflow
 
+from shadow_sdk.resilience._activity_type import activity_definition
+
 COMPENSATION_FAILED = "SagaCompensationFailed"
 """``ApplicationError`` type of a workflow whose compensations did not all succeed."""
 
@@ -230,6 +232,7 @@ def _describe(error: BaseException) -> str:
 
 
 def _activity_name(activity: Callable[..., Any]) -> str:
-    definition = getattr(activity, "__temporal_activity_definition", None)
-    name = getattr(definition, "name", None)
-    return name if isinstance(name, str) else getattr(activity, "__name__", repr(activity))
+    _, name = activity_definition(activity)
+    if name is None:
+        name = getattr(activity, "__name__", None)
+    return name if isinstance(name, str) else repr(activity)

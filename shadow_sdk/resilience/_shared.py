@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from shadow_sdk.resilience._cache import ResultCache
-from shadow_sdk.resilience._circuit_breaker import RedisCircuitStore, set_default_circuit_store
+from shadow_sdk.resilience._circuit_store import RedisCircuitStore, set_default_circuit_store
+from shadow_sdk.resilience._redis import redis_url
 
 if TYPE_CHECKING:
     from shadow_sdk._settings import ShadowSettings
@@ -28,10 +29,11 @@ async def shared_state(settings: ShadowSettings, *, name: str) -> AsyncIterator[
         settings: Gives ``redis_url`` and the encryption keys.
         name: Names the cache in metrics and Redis keys, usually the task queue.
     """
-    if settings.redis_url is None:
+    url = redis_url(settings)
+    if url is None:
         yield
         return
-    store = RedisCircuitStore(settings.redis_url.get_secret_value())
+    store = RedisCircuitStore(url)
     cache = ResultCache.from_settings(settings, name=name)
     set_default_circuit_store(store)
     ResultCache.set_default(cache)

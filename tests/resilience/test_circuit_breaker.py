@@ -1,5 +1,5 @@
 """The circuit breaker: its state machine under a fake clock, concurrency, metrics, logs,
-Redis-shared state, and an activity guarded by it on a real Temporal dev server."""
+and an activity guarded by it on a real Temporal dev server."""
 
 from __future__ import annotations
 
@@ -7,19 +7,13 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import sys
 import threading
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any
 
-import prometheus_client
 import pytest
-import redis.asyncio
-import temporalio.common
 import temporalio.exceptions
 import temporalio.runtime
 from breaker_workflows import (
@@ -32,191 +26,25 @@ from breaker_workflows import (
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from network import free_port
-from scrape import Scrape
+from support import (
+    Boom,
+    FakeClock,
+    Metrics,
+    Workflows,
+    calls,
+    open_circuit,
+    outcome,
+    succeed,
+)
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from shadow_sdk import ShadowError, ShadowSettings, ShadowWorker
-from shadow_sdk.observability import TemporalMetricsCollector, create_runtime, registry_for
-from shadow_sdk.resilience import (
-    CircuitBreaker,
-    CircuitBreakerConfig,
-    CircuitOpenError,
-    CircuitState,
-    RedisCircuitStore,
-    circuit_breaker,
-)
+from shadow_sdk import ShadowError
+from shadow_sdk.resilience import CircuitBreaker, CircuitOpenError, CircuitState
 
 CLOSED, OPEN, HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN
-
-
-class FakeClock:
-    """Monotonic seconds that move only when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-class Boom(Exception):
-    """What the guarded dependency raises."""
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def name() -> str:
-    """A breaker name no other test uses: the registry and Redis are process- and session-wide."""
-    return f"dep-{uuid.uuid4().hex[:8]}"
-
-
-async def succeed() -> str:
-    return "ok"
-
-
-async def fail() -> str:
-    raise Boom("down")
-
-
-async def outcome(breaker: CircuitBreaker, ok: bool) -> None:
-    """One call through ``breaker`` that succeeds or fails; the failure is swallowed."""
-    if ok:
-        assert await breaker.call(succeed) == "ok"
-    else:
-        with pytest.raises(Boom):
-            await breaker.call(fail)
-
-
-async def calls(breaker: CircuitBreaker, pattern: str) -> None:
-    """Calls in order: ``s`` succeeds, ``f`` fails."""
-    for char in pattern:
-        await outcome(breaker, char == "s")
-
-
-async def open_circuit(breaker: CircuitBreaker) -> None:
-    """Fail until the breaker opens."""
-    while breaker.state is not OPEN:
-        await outcome(breaker, ok=False)
-
-
-class Metrics:
-    """A runtime whose meter the breaker reports to, read back the way Prometheus does."""
-
-    def __init__(self) -> None:
-        self.runtime, buffer = create_runtime()
-        self.registry = registry_for(TemporalMetricsCollector(buffer))
-
-    @property
-    def meter(self) -> temporalio.common.MetricMeter:
-        return self.runtime.metric_meter
-
-    def scrape(self) -> Scrape:
-        return Scrape.parse(prometheus_client.generate_latest(self.registry).decode())
-
-
-# Configuration.
-
-
-@pytest.mark.parametrize(
-    ("options", "message"),
-    [
-        (
-            {"window_size": 10, "consecutive_failures": 3},
-            r"window_size and consecutive_failures: give only one",
-        ),
-        ({"window_size": 0}, r"window_size must be a whole number >= 1, got 0"),
-        ({"window_size": True}, r"window_size must be a whole number >= 1"),
-        ({"window_duration": 1.5}, r"window_duration must be whole seconds .* got 1.5 s"),
-        ({"window_duration": timedelta(0)}, r"window_duration must be positive"),
-        ({"window_duration": "10s"}, r"window_duration must be seconds or a timedelta"),
-        ({"consecutive_failures": 0}, r"consecutive_failures must be a whole number >= 1"),
-        (
-            {"consecutive_failures": 3, "failure_rate_threshold": 0.5},
-            r"failure_rate_threshold needs a sliding window",
-        ),
-        ({"consecutive_failures": 3, "minimum_calls": 5}, r"minimum_calls needs a sliding window"),
-        (
-            {"consecutive_failures": 3, "slow_call_duration": 1},
-            r"slow_call_duration needs a sliding window",
-        ),
-        (
-            {"failure_rate_threshold": 0},
-            r"failure_rate_threshold must be a number in \(0, 1\], got 0",
-        ),
-        (
-            {"failure_rate_threshold": 1.5},
-            r"failure_rate_threshold must be a number in \(0, 1\], got 1.5",
-        ),
-        (
-            {"window_size": 5, "minimum_calls": 6},
-            r"minimum_calls \(6\) must not exceed window_size \(5\)",
-        ),
-        ({"minimum_calls": 0}, r"minimum_calls must be a whole number >= 1"),
-        ({"slow_call_rate_threshold": 0.5}, r"slow_call_rate_threshold needs slow_call_duration"),
-        ({"slow_call_duration": -1}, r"slow_call_duration must be positive"),
-        (
-            {"slow_call_duration": 1, "slow_call_rate_threshold": 2},
-            r"slow_call_rate_threshold must be a number in \(0, 1\]",
-        ),
-        ({"open_duration": 0}, r"open_duration must be positive, got 0 s"),
-        ({"half_open_max_calls": 0}, r"half_open_max_calls must be a whole number >= 1"),
-        ({"record_exceptions": ()}, r"record_exceptions must name at least one exception type"),
-        (
-            {"record_exceptions": (BaseException,)},
-            r"record_exceptions must hold subclasses of Exception",
-        ),
-        (
-            {"ignore_exceptions": (asyncio.CancelledError,)},
-            r"ignore_exceptions must hold subclasses of Exception",
-        ),
-        (
-            {"ignore_exceptions": "ValueError"},
-            r"ignore_exceptions must be a tuple of exception types",
-        ),
-        ({"sync_interval": 0}, r"sync_interval must be positive"),
-    ],
-)
-def test_invalid_options_are_named(options: dict[str, Any], message: str) -> None:
-    """Each bad option raises a ValueError naming the parameter and the value."""
-    with pytest.raises(ValueError, match=message):
-        CircuitBreaker("dependency", **options)
-
-
-def test_an_empty_name_is_refused() -> None:
-    with pytest.raises(ValueError, match="name must be a non-empty string"):
-        CircuitBreaker("")
-
-
-def test_defaults_are_resolved_into_the_config() -> None:
-    """The config shows what is in effect: a count window of 100 calls unless told otherwise."""
-    assert CircuitBreaker("dependency").config == CircuitBreakerConfig(
-        window_size=100,
-        failure_rate_threshold=0.5,
-        minimum_calls=10,
-        open_duration=timedelta(seconds=30),
-        half_open_max_calls=3,
-        record_exceptions=(Exception,),
-        ignore_exceptions=(),
-    )
-    assert CircuitBreaker("dependency", window_size=4).config.minimum_calls == 4
-    assert CircuitBreaker("dependency", window_duration=60).config.window_duration == timedelta(
-        seconds=60
-    )
-    consecutive = CircuitBreaker("dependency", consecutive_failures=5).config
-    assert (consecutive.window_size, consecutive.failure_rate_threshold) == (None, None)
-    slow = CircuitBreaker("dependency", slow_call_duration=2).config
-    assert (slow.slow_call_duration, slow.slow_call_rate_threshold) == (timedelta(seconds=2), 1.0)
 
 
 # Failure detection.
@@ -586,28 +414,6 @@ async def test_async_with_guards_a_block(clock: FakeClock) -> None:
     assert ran == ["ok"]
 
 
-# The registry.
-
-
-def test_the_registry_shares_one_breaker_per_name(name: str) -> None:
-    first = circuit_breaker(name, window_size=20, open_duration=timedelta(seconds=10))
-
-    assert circuit_breaker(name, window_size=20, open_duration=10) is first
-    assert circuit_breaker(f"{name}-other", window_size=20) is not first
-
-
-def test_the_registry_refuses_other_options_for_a_name(name: str) -> None:
-    circuit_breaker(name, window_size=20, open_duration=10)
-
-    with pytest.raises(
-        ValueError,
-        match=rf"circuit breaker '{name}' already exists with other options: window_size 20 \(asked for 10\), minimum_calls 10 \(asked for 5\)",
-    ):
-        circuit_breaker(name, window_size=10, minimum_calls=5, open_duration=10)
-    with pytest.raises(ValueError, match=r"clock"):
-        circuit_breaker(name, window_size=20, open_duration=10, clock=FakeClock())
-
-
 # The error.
 
 
@@ -835,177 +641,27 @@ async def test_transitions_are_logged_with_their_reason(
     assert caplog.records[0].circuit_to == "open"  # type: ignore[attr-defined]
 
 
-# Shared state through Redis.
-
-
-@pytest.fixture
-async def redis_client(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
-    client = redis.asyncio.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"test-circuit-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-async def stores(redis_url: str, prefix: str) -> AsyncIterator[list[RedisCircuitStore]]:
-    """Two stores, each with a client of its own, as two worker processes would have."""
-    async with (
-        RedisCircuitStore(redis_url, prefix=prefix) as first,
-        RedisCircuitStore(redis_url, prefix=prefix) as second,
-    ):
-        yield [first, second]
-
-
-async def test_one_process_opening_the_circuit_protects_the_others(
-    stores: list[RedisCircuitStore], redis_client: redis.asyncio.Redis, name: str
-) -> None:
-    """B rejects within one sync interval of A opening, and reopens when A's trial fails."""
-    clock_a, clock_b = FakeClock(), FakeClock()
-    options: dict[str, Any] = {
-        "consecutive_failures": 2,
-        "open_duration": 30,
-        "half_open_max_calls": 1,
-    }
-    a = CircuitBreaker(name, store=stores[0], clock=clock_a, **options)
-    b = CircuitBreaker(name, store=stores[1], clock=clock_b, **options)
-    await calls(b, "s")  # B read the store now, so it will not read it again for 1 s
-
-    before = time.time()
-    await calls(a, "ff")
-    key = stores[0].key(name)
-    until = float(await redis_client.get(key) or 0)
-    assert before + 30 <= until <= time.time() + 30
-    assert 29_000 < await redis_client.pttl(key) <= 30_000
-
-    clock_b.advance(0.5)
-    await calls(b, "s")  # within the sync interval: B still trusts its own state
-    clock_b.advance(0.5)
-    with pytest.raises(CircuitOpenError) as excinfo:
-        await b.call(succeed)
-    assert timedelta(seconds=29) < excinfo.value.retry_after <= timedelta(seconds=30)
-    assert b.state is OPEN
-
-    # Both half-open on their own clocks; A's trial fails, so A publishes a later time.
-    clock_a.advance(30)
-    clock_b.advance(30)
-    assert b.state is HALF_OPEN
-    await calls(a, "f")
-    assert float(await redis_client.get(key) or 0) > until
-    clock_b.advance(1)
-    with pytest.raises(CircuitOpenError):
-        await b.call(succeed)
-    assert b.state is OPEN
-
-    # A closes through its own trial. The key is left to expire, and A's next look
-    # at it, its own publication, reopens nothing.
-    clock_a.advance(30)
-    await calls(a, "s")
-    assert a.state is CLOSED
-    clock_a.advance(1)
-    await calls(a, "s")
-    assert a.state is CLOSED
-
-
-async def test_the_store_is_read_at_most_once_per_sync_interval(
-    redis_url: str, prefix: str, clock: FakeClock, name: str
-) -> None:
-    """Redis adds no round trip to the calls between two syncs."""
-
-    class CountingStore(RedisCircuitStore):
-        reads = 0
-
-        async def open_until(self, name: str) -> float | None:
-            self.reads += 1
-            return await super().open_until(name)
-
-    async with CountingStore(redis_url, prefix=prefix) as store:
-        breaker = CircuitBreaker(name, store=store, sync_interval=timedelta(seconds=1), clock=clock)
-        await asyncio.gather(*(breaker.call(succeed) for _ in range(100)))
-        for _ in range(7):
-            clock.advance(0.125)
-            await breaker.call(succeed)
-        assert store.reads == 1
-
-        clock.advance(0.125)
-        await breaker.call(succeed)
-        assert store.reads == 2
-
-
-async def test_calls_work_locally_when_redis_is_unreachable(
-    clock: FakeClock, name: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Errors talking to Redis never fail a call; one warning per streak of them."""
-    caplog.set_level(logging.WARNING, logger="shadow_sdk.resilience")
-    async with RedisCircuitStore(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5) as store:
-        breaker = CircuitBreaker(
-            name, consecutive_failures=2, open_duration=30, store=store, clock=clock
-        )
-        for _ in range(3):
-            await calls(breaker, "s")
-            clock.advance(1)
-        await calls(breaker, "ff")  # opening tries to publish, and fails too
-        assert breaker.state is OPEN
-        clock.advance(1)
-        with pytest.raises(CircuitOpenError):
-            await breaker.call(succeed)
-
-    unavailable = [
-        record for record in caplog.records if "shared state is unavailable" in record.getMessage()
-    ]
-    assert len(unavailable) == 1
-    assert unavailable[0].levelname == "WARNING"
-    assert name in unavailable[0].getMessage()
-
-
-async def test_call_sync_keeps_to_local_state(
-    stores: list[RedisCircuitStore], redis_client: redis.asyncio.Redis, name: str, clock: FakeClock
-) -> None:
-    """A sync caller has no event loop to talk to Redis from: it neither publishes nor reads."""
-    breaker = CircuitBreaker(name, consecutive_failures=1, store=stores[0], clock=clock)
-
-    def fail_sync() -> None:
-        raise Boom
-
-    with pytest.raises(Boom):
-        breaker.call_sync(fail_sync)
-
-    assert breaker.state is OPEN
-    assert await redis_client.get(stores[0].key(name)) is None
-
-
-def test_redis_store_names_the_extra_when_redis_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "redis", None)
-    monkeypatch.setitem(sys.modules, "redis.asyncio", None)
-
-    with pytest.raises(ImportError, match=r"shadow-sdk\[redis\]"):
-        RedisCircuitStore("redis://127.0.0.1:6379/0")
-
-
-async def test_redis_store_leaves_a_given_client_open(
-    redis_client: redis.asyncio.Redis, prefix: str
-) -> None:
-    async with RedisCircuitStore(redis_client, prefix=prefix) as store:
-        await store.publish_open("dependency", time.time() + 5)
-
-    assert await redis_client.exists(f"{prefix}:dependency") == 1
-
-
 # On a real Temporal server.
 
 
 @pytest.fixture
 def quote_breaker(name: str) -> Iterator[str]:
+    """The name of the breaker, the flaky service and the attempts of one test."""
     yield name
     SERVICES.pop(name, None)
     ATTEMPTS.pop(name, None)
 
 
+@pytest.fixture
+def quotes(dev_server_env: WorkflowEnvironment, task_queue: str) -> Workflows:
+    """The dev server runs in real time, like the breakers' clocks."""
+    return Workflows(
+        dev_server_env.client, task_queue, workflows=[QuoteWorkflow], activities=[fetch_quote]
+    )
+
+
 async def test_an_open_circuit_makes_temporal_wait_until_it_half_opens(
-    dev_server_env: WorkflowEnvironment, task_queue: str, quote_breaker: str
+    quotes: Workflows, quote_breaker: str
 ) -> None:
     """Two failures open the circuit; the next attempt is rejected and retried once it half-opens.
 
@@ -1013,21 +669,10 @@ async def test_an_open_circuit_makes_temporal_wait_until_it_half_opens(
     duration of 2.5 s is what both sides see. The retry policy spaces attempts by
     1 s: the rejected attempt's retry waits longer, for as long as it asked.
     """
-    client = dev_server_env.client
     SERVICES[quote_breaker] = FlakyService(failures=2)
 
-    async with ShadowWorker(
-        client,
-        ShadowSettings(temporal_task_queue=task_queue),
-        workflows=[QuoteWorkflow],
-        activities=[fetch_quote],
-    ):
-        handle = await client.start_workflow(
-            QuoteWorkflow.run,
-            args=[quote_breaker, 10],
-            id=f"quote-{uuid.uuid4()}",
-            task_queue=task_queue,
-        )
+    async with quotes.worker():
+        handle = await quotes.start(QuoteWorkflow.run, quote_breaker, 10)
         assert await handle.result() == "quote for book"
 
     attempts = ATTEMPTS[quote_breaker]
@@ -1060,24 +705,13 @@ async def test_an_open_circuit_makes_temporal_wait_until_it_half_opens(
 
 
 async def test_an_activity_out_of_attempts_fails_with_circuit_open(
-    dev_server_env: WorkflowEnvironment, task_queue: str, quote_breaker: str
+    quotes: Workflows, quote_breaker: str
 ) -> None:
     """The history's failed activity carries the CircuitOpen type and the delay it asked for."""
-    client = dev_server_env.client
     SERVICES[quote_breaker] = FlakyService(failures=1000)
 
-    async with ShadowWorker(
-        client,
-        ShadowSettings(temporal_task_queue=task_queue),
-        workflows=[QuoteWorkflow],
-        activities=[fetch_quote],
-    ):
-        handle = await client.start_workflow(
-            QuoteWorkflow.run,
-            args=[quote_breaker, 3],
-            id=f"quote-{uuid.uuid4()}",
-            task_queue=task_queue,
-        )
+    async with quotes.worker():
+        handle = await quotes.start(QuoteWorkflow.run, quote_breaker, 3)
         with pytest.raises(WorkflowFailureError) as excinfo:
             await handle.result()
 

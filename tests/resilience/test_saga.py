@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
+from typing import Any
 
 import pytest
 from saga_workflows import LEDGER, BookTripWorkflow, Trip, book, cancel, notify
+from support import Workflows
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.worker import Replayer
 
-from shadow_sdk import ShadowPlugin, ShadowSettings, ShadowWorker
+from shadow_sdk import ShadowPlugin
 from shadow_sdk.resilience import COMPENSATION_FAILED, QUICK, Saga
 
 
@@ -23,23 +24,32 @@ def ledger() -> list[tuple[str, str]]:
     return LEDGER
 
 
-async def run_trip(
-    client: Client, task_queue: str, trip: Trip
-) -> tuple[WorkflowHandle[BookTripWorkflow, list[str]], BaseException | None]:
-    async with ShadowWorker(
-        client,
-        ShadowSettings(temporal_task_queue=task_queue),
-        workflows=[BookTripWorkflow],
-        activities=[book, cancel, notify],
-    ):
-        handle = await client.start_workflow(
-            BookTripWorkflow.run, trip, id=f"trip-{uuid.uuid4()}", task_queue=task_queue
-        )
-        try:
-            await handle.result()
-        except WorkflowFailureError as error:
-            return handle, error.cause
-    return handle, None
+class Trips(Workflows):
+    """Trips booked by a worker on the test's task queue; each run is replayed afterwards."""
+
+    async def run(self, trip: Trip) -> tuple[WorkflowHandle[Any, Any], BaseException | None]:
+        """Book ``trip`` to its end, then replay its history: what failed it, if anything."""
+        cause: BaseException | None = None
+        async with self.worker():
+            handle = await self.start(BookTripWorkflow.run, trip)
+            try:
+                await handle.result()
+            except WorkflowFailureError as error:
+                cause = error.cause
+        await self.replay(handle)
+        return handle, cause
+
+    async def replay(self, handle: WorkflowHandle[Any, Any]) -> None:
+        """Replaying the history with the same code must reproduce every command."""
+        replayer = Replayer(workflows=[BookTripWorkflow], plugins=[ShadowPlugin()])
+        await replayer.replay_workflow(await handle.fetch_history())
+
+
+@pytest.fixture
+def trips(temporal_client: Client, task_queue: str) -> Trips:
+    return Trips(
+        temporal_client, task_queue, workflows=[BookTripWorkflow], activities=[book, cancel, notify]
+    )
 
 
 def root_cause(error: BaseException | None) -> ApplicationError:
@@ -49,16 +59,10 @@ def root_cause(error: BaseException | None) -> ApplicationError:
     return error
 
 
-async def replay(client: Client, handle: WorkflowHandle[BookTripWorkflow, list[str]]) -> None:
-    """Replaying the history with the same code must reproduce every command."""
-    replayer = Replayer(workflows=[BookTripWorkflow], plugins=[ShadowPlugin()])
-    await replayer.replay_workflow(await handle.fetch_history())
-
-
 async def test_a_failed_step_undoes_the_completed_ones_newest_first(
-    temporal_client: Client, task_queue: str, ledger: list[tuple[str, str]]
+    trips: Trips, ledger: list[tuple[str, str]]
 ) -> None:
-    handle, cause = await run_trip(temporal_client, task_queue, Trip(fail_at="flight"))
+    _, cause = await trips.run(Trip(fail_at="flight"))
 
     assert ledger == [
         ("book", "car"),
@@ -68,13 +72,10 @@ async def test_a_failed_step_undoes_the_completed_ones_newest_first(
         ("cancel", "car-booking"),
     ]
     assert root_cause(cause).type == "Unavailable"
-    await replay(temporal_client, handle)
 
 
-async def test_a_completed_saga_undoes_nothing(
-    temporal_client: Client, task_queue: str, ledger: list[tuple[str, str]]
-) -> None:
-    handle, cause = await run_trip(temporal_client, task_queue, Trip())
+async def test_a_completed_saga_undoes_nothing(trips: Trips, ledger: list[tuple[str, str]]) -> None:
+    handle, cause = await trips.run(Trip())
 
     assert cause is None
     assert await handle.result() == ["car-booking", "hotel-booking", "flight-booking"]
@@ -82,10 +83,10 @@ async def test_a_completed_saga_undoes_nothing(
 
 
 async def test_compensations_registered_as_callables_run_too(
-    temporal_client: Client, task_queue: str, ledger: list[tuple[str, str]]
+    trips: Trips, ledger: list[tuple[str, str]]
 ) -> None:
     """An error raised by the workflow itself compensates every step, the callable first."""
-    handle, cause = await run_trip(temporal_client, task_queue, Trip(fail_at="after-booking"))
+    _, cause = await trips.run(Trip(fail_at="after-booking"))
 
     assert ledger[3:] == [
         ("notify", "trip booked, then undone"),
@@ -94,22 +95,13 @@ async def test_compensations_registered_as_callables_run_too(
         ("cancel", "car-booking"),
     ]
     assert root_cause(cause).type == "Declined"
-    await replay(temporal_client, handle)
 
 
 async def test_cancelling_the_workflow_compensates_then_ends_cancelled(
-    temporal_client: Client, task_queue: str, ledger: list[tuple[str, str]]
+    trips: Trips, ledger: list[tuple[str, str]]
 ) -> None:
-    async with ShadowWorker(
-        temporal_client,
-        ShadowSettings(temporal_task_queue=task_queue),
-        workflows=[BookTripWorkflow],
-        activities=[book, cancel, notify],
-    ):
-        handle = await temporal_client.start_workflow(
-            BookTripWorkflow.run, Trip(fail_at="wait"), id=f"trip-{uuid.uuid4()}",
-            task_queue=task_queue,
-        )  # fmt: skip
+    async with trips.worker():
+        handle = await trips.start(BookTripWorkflow.run, Trip(fail_at="wait"))
         async with asyncio.timeout(30):
             while len(ledger) < 2:
                 await asyncio.sleep(0.05)
@@ -124,15 +116,15 @@ async def test_cancelling_the_workflow_compensates_then_ends_cancelled(
         ("cancel", "hotel-booking"),
         ("cancel", "car-booking"),
     ]
-    await replay(temporal_client, handle)
+    await trips.replay(handle)
 
 
 async def test_failed_compensations_are_reported_together_after_running_the_rest(
-    temporal_client: Client, task_queue: str, ledger: list[tuple[str, str]]
+    trips: Trips, ledger: list[tuple[str, str]]
 ) -> None:
     trip = Trip(fail_at="flight", failing_compensations=["hotel", "car"])
 
-    handle, cause = await run_trip(temporal_client, task_queue, trip)
+    _, cause = await trips.run(trip)
 
     assert ledger[3:] == [("cancel", "hotel-booking"), ("cancel", "car-booking")]
     assert isinstance(cause, ApplicationError)
@@ -147,15 +139,14 @@ async def test_failed_compensations_are_reported_together_after_running_the_rest
         {"name": "cancel", "status": "failed", "error": "Stuck: car-booking cannot be cancelled"},
     ]
     assert root_cause(cause.cause).type == "Unavailable"
-    await replay(temporal_client, handle)
 
 
 async def test_without_continue_on_error_the_rest_is_skipped(
-    temporal_client: Client, task_queue: str, ledger: list[tuple[str, str]]
+    trips: Trips, ledger: list[tuple[str, str]]
 ) -> None:
     trip = Trip(fail_at="flight", failing_compensations=["hotel"], continue_on_error=False)
 
-    _, cause = await run_trip(temporal_client, task_queue, trip)
+    _, cause = await trips.run(trip)
 
     assert ledger[3:] == [("cancel", "hotel-booking")]
     assert isinstance(cause, ApplicationError)
@@ -163,9 +154,9 @@ async def test_without_continue_on_error_the_rest_is_skipped(
 
 
 async def test_parallel_compensations_are_scheduled_together(
-    temporal_client: Client, task_queue: str, ledger: list[tuple[str, str]]
+    trips: Trips, ledger: list[tuple[str, str]]
 ) -> None:
-    handle, _ = await run_trip(temporal_client, task_queue, Trip(fail_at="flight", parallel=True))
+    handle, _ = await trips.run(Trip(fail_at="flight", parallel=True))
 
     assert sorted(ledger[3:]) == [("cancel", "car-booking"), ("cancel", "hotel-booking")]
     events = [event.event_type for event in (await handle.fetch_history()).events]
@@ -177,23 +168,18 @@ async def test_parallel_compensations_are_scheduled_together(
     # Both compensations come out of one workflow task: no result separates them.
     assert len(scheduled) == 2
     assert EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED not in after[: scheduled[1]]
-    await replay(temporal_client, handle)
 
 
 async def test_an_error_that_only_fails_the_task_undoes_nothing(
-    temporal_client: Client, task_queue: str, ledger: list[tuple[str, str]]
+    trips: Trips, ledger: list[tuple[str, str]]
 ) -> None:
     """A bug is retried by Temporal once fixed; the bookings must survive until then."""
-    async with ShadowWorker(
-        temporal_client,
-        ShadowSettings(temporal_task_queue=task_queue),
-        workflows=[BookTripWorkflow],
-        activities=[book, cancel, notify],
-    ):
-        handle = await temporal_client.start_workflow(
-            BookTripWorkflow.run, Trip(fail_at="bug"), id=f"trip-{uuid.uuid4()}",
-            task_queue=task_queue, id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        )  # fmt: skip
+    async with trips.worker():
+        handle = await trips.start(
+            BookTripWorkflow.run,
+            Trip(fail_at="bug"),
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        )
         async with asyncio.timeout(30):
             while not any(
                 event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
