@@ -25,7 +25,10 @@ def run_and_exit(main: Coroutine[Any, Any, int | None]) -> NoReturn:
     winding down (temporalio/sdk-python#300), turning a clean drain into a
     SIGABRT that Kubernetes and CI read as a crash. Put any cleanup that must
     run (exporters, files) inside ``main``; ``atexit`` handlers do not run, and
-    tasks still pending when ``main`` ends are abandoned, not awaited.
+    tasks still pending when ``main`` ends are abandoned, not awaited. The one
+    exception is a coverage.py measurement of the process (a test suite measuring
+    the service it runs as a subprocess): it is saved first, as its own ``atexit``
+    handler would have.
 
     Args:
         main: The process's work, for example ``run_worker(...)``.
@@ -44,10 +47,20 @@ def run_and_exit(main: Coroutine[Any, Any, int | None]) -> NoReturn:
     except BaseException:  # Report anything, then exit non-zero.
         traceback.print_exc()
         status = 1
+    _save_coverage()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     os._exit(status)
+
+
+def _save_coverage() -> None:
+    """Save a running coverage.py measurement, which :func:`os._exit` would lose."""
+    coverage = sys.modules.get("coverage")
+    current = coverage.Coverage.current() if coverage is not None else None
+    if current is not None:
+        current.stop()
+        current.save()
 
 
 def _exit_status(returned: object) -> int:

@@ -40,37 +40,10 @@ def create_missing_lock(session: nox.Session) -> None:
     session.warn("uv.lock was missing and is created now: commit it")
 
 
-CONFLICT_MARKERS = (b"<" * 7, b">" * 7)
-"""How the lines around a conflict that `copier update` (or git) left begin."""
-NOT_OURS = {".git", ".nox", ".venv", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
-"""Folders of tools and environments, which hold no file of the service's own."""
-
-
-def unresolved_conflicts() -> list[str]:
-    """Each file with conflict markers, and each ``.rej`` file, that an update left behind."""
-    found = []
-    for folder, folders, files in os.walk("."):
-        folders[:] = sorted(name for name in folders if name not in NOT_OURS)
-        for name in sorted(files):
-            path = Path(folder, name)
-            if name.endswith(".rej"):
-                found.append(f"{path}: changes the update could not apply; merge them by hand")
-                continue
-            for number, line in enumerate(path.read_bytes().splitlines(), start=1):
-                if line.startswith(CONFLICT_MARKERS) and line[7:8] in (b"", b" "):
-                    found.append(f"{path}:{number}: conflict markers")
-                    break
-    return found
-
-
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """Check that no update conflict is left and uv.lock is current, then style with ruff."""
-    if conflicts := unresolved_conflicts():
-        session.error(
-            "copier update left conflicts: keep what you need between the markers, delete"
-            " the markers and the .rej files, then commit\n  " + "\n  ".join(conflicts)
-        )
+    session.run("python", "tools/preflight.py")
     create_missing_lock(session)
     session.run_install(
         "uv",
@@ -92,9 +65,9 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Run the tests on real, local Temporal servers (nothing is downloaded)."""
+    """Run the tests on real, local Temporal servers (nothing is downloaded), with coverage."""
     sync(session, "test")
-    session.run("pytest", *session.posargs)
+    session.run("pytest", "--cov", *session.posargs)
 
 
 @nox.session(python=PYTHON)
@@ -106,6 +79,6 @@ def replay(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def histories(session: nox.Session) -> None:
-    """Record the histories that `replay` replays, from a run of each example."""
+    """Record the histories that `replay` replays: ``-- NAME [--as NEW | --replace]``."""
     sync(session, "test")
-    session.run("python", "tests/replay/record.py")
+    session.run("python", "tests/replay/record.py", *session.posargs)

@@ -4,7 +4,9 @@ import asyncio
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
+import coverage
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
@@ -101,3 +103,35 @@ async def test_temporal_client_processes_exit_0_every_time(
 
     for _ in range(12):
         assert await asyncio.gather(client_process(), client_process()) == [0, 0]
+
+
+def test_a_coverage_measurement_survives_the_exit(tmp_path: Path) -> None:
+    """os._exit skips atexit, where coverage.py saves: run_and_exit saves it itself."""
+    script = tmp_path / "service.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            from shadow_sdk import run_and_exit
+
+            async def main():
+                reached = "the last line of main"
+                return 0
+
+            run_and_exit(main())
+            """
+        )
+    )
+    data_file = tmp_path / ".coverage"
+
+    result = subprocess.run(
+        [sys.executable, "-m", "coverage", "run", f"--data-file={data_file}", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    measured = coverage.CoverageData(basename=str(data_file))
+    measured.read()
+    assert 6 in (measured.lines(str(script)) or [])

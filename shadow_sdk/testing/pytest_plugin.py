@@ -27,6 +27,7 @@ import re
 import uuid
 from pathlib import Path
 
+import pydantic
 import pytest
 
 from shadow_sdk._settings import HOST_PORT, ShadowSettings
@@ -74,13 +75,14 @@ def isolated_environment(
 ) -> Path:
     """Hide the developer's Temporal configuration from the test, and return the fake home.
 
-    Removes every ``TEMPORAL_*`` variable and every variable of a
-    :class:`~shadow_sdk.ShadowSettings` field, and points ``HOME`` and
-    ``XDG_CONFIG_HOME`` at an empty directory so that no Temporal TOML profile
-    is read. Enable it for a whole suite with ``usefixtures = ["isolated_environment"]``
-    in the pytest configuration.
+    Removes every ``TEMPORAL_*`` variable and the variable of every field of
+    :class:`~shadow_sdk.ShadowSettings` and of each of its subclasses imported so far (a
+    service's own ``Settings``, imported by its ``conftest.py``), and points ``HOME``
+    and ``XDG_CONFIG_HOME`` at an empty directory so that no Temporal TOML profile is
+    read. Enable it for a whole suite with ``usefixtures = ["isolated_environment"]`` in
+    the pytest configuration.
     """
-    settings_variables = {name.upper() for name in ShadowSettings.model_fields}
+    settings_variables = _settings_variables()
     for name in list(os.environ):
         if name.upper().startswith("TEMPORAL_") or name.upper() in settings_variables:
             monkeypatch.delenv(name)
@@ -88,3 +90,19 @@ def isolated_environment(
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     return home
+
+
+def _settings_variables() -> set[str]:
+    """The variables ShadowSettings and its subclasses read, upper case."""
+    found = set()
+    classes: list[type[ShadowSettings]] = [ShadowSettings]
+    while classes:
+        settings = classes.pop()
+        classes.extend(settings.__subclasses__())
+        prefix = settings.model_config.get("env_prefix") or ""
+        for name, field in settings.model_fields.items():
+            found.add(f"{prefix}{name}".upper())
+            alias = field.validation_alias
+            choices = alias.choices if isinstance(alias, pydantic.AliasChoices) else [alias]
+            found.update(choice.upper() for choice in choices if isinstance(choice, str))
+    return found

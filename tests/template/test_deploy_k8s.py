@@ -39,6 +39,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "plain": {"encryption": False, "authorization": False, "project_name": "Payments Ledger"},
     "encryption-only": {"authorization": False},
     "authorization-only": {"encryption": False},
+    "unscraped": {"metrics": False, "tracing": False},
 }
 # Settings whose values are secrets: they come from mounted files, never from manifests.
 SECRET_SETTINGS = {
@@ -61,6 +62,7 @@ class Service:
     slug: str
     encryption: bool
     authorization: bool
+    metrics: bool
 
     @property
     def k8s(self) -> Path:
@@ -71,7 +73,13 @@ class Service:
 def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Service:
     root = render(tmp_path_factory.mktemp(request.param) / "service", **VARIANTS[request.param])
     answers = yaml.safe_load((root / ".copier-answers.yml").read_text())
-    return Service(root, answers["project_slug"], answers["encryption"], answers["authorization"])
+    return Service(
+        root,
+        answers["project_slug"],
+        answers["encryption"],
+        answers["authorization"],
+        answers["metrics"],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -335,6 +343,8 @@ def test_scrape_job_finds_the_pods(
     service: Service, builds: dict[str, list[dict[str, Any]]]
 ) -> None:
     """deploy/observability's scrape job keeps the pods by the label and port they have."""
+    if not service.metrics:
+        pytest.skip("deploy/observability comes with the metrics answer")
     scrape = yaml.safe_load((service.root / "deploy/observability/prometheus.yml").read_text())
     (job,) = scrape["scrape_configs"]
     keep = {
@@ -358,6 +368,8 @@ def test_service_monitor_scrapes_the_metrics_port(
     service: Service, builds: dict[str, list[dict[str, Any]]]
 ) -> None:
     """The ServiceMonitor, checked by hand for want of its CRD's schema, matches the Service."""
+    if not service.metrics:
+        pytest.skip("no ServiceMonitor without the metrics answer (see the next test)")
     prod = builds["overlays/prod"]
     monitor = one(prod, "ServiceMonitor")
     metrics_service = one(prod, "Service")
@@ -386,6 +398,16 @@ def test_service_monitor_scrapes_the_metrics_port(
     ]
     for build in ("base", "overlays/dev"):
         assert not [resource for resource in builds[build] if resource["kind"] in CUSTOM_KINDS]
+
+
+def test_without_metrics_nothing_asks_for_prometheus(
+    service: Service, builds: dict[str, list[dict[str, Any]]]
+) -> None:
+    """The ServiceMonitor (and its CRD) come with the metrics answer, and only with it."""
+    kinds = {resource["kind"] for build in builds.values() for resource in build}
+
+    assert ("ServiceMonitor" in kinds) is service.metrics
+    assert (service.k8s / "components" / "service-monitor").exists() is service.metrics
 
 
 @pytest.mark.parametrize("build", BUILDS)

@@ -33,11 +33,19 @@ def test_defaults_render_a_complete_service(tmp_path: Path) -> None:
         ".env.example",
         ".gitignore",
         "README.md",
+        "docs/guide.md",
         "noxfile.py",
         "pyproject.toml",
+        ".python-version",
+        ".pre-commit-config.yaml",
+        "renovate.json",
+        "tools/preflight.py",
         "src/example_worker/__init__.py",
         "src/example_worker/__main__.py",
         "src/example_worker/cli.py",
+        "src/example_worker/examples.py",
+        "src/example_worker/parts.py",
+        "src/example_worker/registry.py",
         "src/example_worker/settings.py",
         "src/example_worker/worker.py",
         "src/example_worker/task_processing/activities.py",
@@ -59,7 +67,9 @@ def test_defaults_render_a_complete_service(tmp_path: Path) -> None:
     }
     for example in EXAMPLES:
         assert f"src/example_worker/{example}/workflow.py" in files(service)
+        assert f"src/example_worker/{example}/part.py" in files(service)
         assert f"tests/replay/histories/{example}.json" in files(service)
+        assert f"tests/replay/scenarios/{example}.py" in files(service)
     assert not any(name.endswith(".jinja") for name in files(service))
 
 
@@ -83,10 +93,12 @@ def test_an_example_alone_brings_only_its_own_files(tmp_path: Path, example: str
         chosen = other == example
         assert (f"src/example_worker/{other}/workflow.py" in rendered) is chosen
         assert (f"tests/replay/histories/{other}.json" in rendered) is chosen
+        assert (f"tests/replay/scenarios/{other}.py" in rendered) is chosen
         assert any(name.startswith(f"tests/{other}/") for name in rendered) is chosen
-    worker = (service / "src/example_worker/worker.py").read_text()
-    assert f"from example_worker.{example} import" in worker
-    assert worker.count("from example_worker.") == 2  # The example's, and settings.
+    examples = (service / "src/example_worker/examples.py").read_text()
+    assert f"from example_worker.{example}.part import PART as {example.upper()}\n" in examples
+    assert examples.count(".part import PART") == 1
+    assert f'EXAMPLES = [\n    "{example}",\n]' in (service / "tools/preflight.py").read_text()
 
 
 def test_switched_off_options_leave_no_files_behind(tmp_path: Path) -> None:
@@ -102,7 +114,7 @@ def test_switched_off_options_leave_no_files_behind(tmp_path: Path) -> None:
 
     rendered = files(service)
     assert not any(name.startswith(("deploy/", ".github/")) for name in rendered)
-    assert {"compose.yaml", "LICENSE"}.isdisjoint(rendered)
+    assert {"compose.yaml", "LICENSE", "renovate.json"}.isdisjoint(rendered)
     assert "Dockerfile" in rendered
     pyproject = (service / "pyproject.toml").read_text()
     assert "shadow-sdk[tracing]" not in pyproject
@@ -199,7 +211,7 @@ def test_the_checkout_route_says_it_is_for_kit_development(tmp_path: Path) -> No
     service = render(tmp_path / "service", **SDK_FROM_CHECKOUT)
 
     assert sdk_source(service) == {"path": str(ROOT), "editable": True}
-    assert "For kit development only" in (service / "README.md").read_text()
+    assert "For kit development only" in (service / "docs/guide.md").read_text()
     assert "which\n# a build cannot reach" in (service / "Dockerfile").read_text()
 
 
@@ -370,12 +382,10 @@ def test_a_relative_template_path_is_refused_with_the_fix(
     monkeypatch.chdir(template_copy.parent)
     monkeypatch.setenv("HOME", str(template_copy.parent))
 
-    with (
-        pytest.raises(ValueError, match="Validation error for question 'project_name'") as info,
-        warnings.catch_warnings(),
-    ):
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        copier.run_copy(path, str(tmp_path / "service"), defaults=True, quiet=True)
+        with pytest.raises(ValueError, match="Validation error for question 'project_name'") as info:
+            copier.run_copy(path, str(tmp_path / "service"), defaults=True, quiet=True)
 
     assert f"The template's path '{path}' is relative" in str(info.value)
     assert f'copier copy "$(realpath {path})"' in str(info.value)
@@ -410,7 +420,7 @@ def test_security_features_follow_their_answers(
     assert ("TEST_KEYS" in conftest) is encryption
     assert ("TokenIssuer" in conftest) is authorization
     assert (service / "tests/test_security.py").exists() is (encryption or authorization)
-    assert ("shadow keygen" in (service / "README.md").read_text()) is encryption
+    assert ("shadow keygen" in (service / "docs/guide.md").read_text()) is encryption
 
 
 def test_env_example_documents_every_setting(tmp_path: Path) -> None:

@@ -14,6 +14,8 @@ replay too, about two minutes) runs only with SHADOW_UPDATE_FULL_NOX=1, which
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
 import shutil
 import subprocess
@@ -132,8 +134,8 @@ def release_a_fix(repository: Path, *, migration: bool = True) -> None:
     """Change the template as a fix release does (see the module docstring)."""
     template = repository / "template"
     edit(template / "Dockerfile.jinja", HARDENED_BEFORE, HARDENED_AFTER)
-    readme = template / "README.md.jinja"
-    readme.write_text(readme.read_text() + PROBES)
+    guide = template / "docs" / "guide.md.jinja"
+    guide.write_text(guide.read_text() + PROBES)
     (template / "noxfile.py").write_text((template / "noxfile.py").read_text() + FMT_SESSION)
     (template / "CODEOWNERS.jinja").write_text(
         "# Who reviews changes to {{ project_name }}: GitHub asks them on every pull request.\n"
@@ -231,13 +233,37 @@ def update(
         )
 
 
-OWN_WORKFLOW = '''"""Reminders: a workflow of the service's own, in a module of its own."""
+REMINDERS = f"{PACKAGE}/reminders"
+OWN_PART: dict[str, str] = {
+    f"{REMINDERS}/__init__.py": '''"""Reminders: a text handed back, shouted, after a delay."""
+
+from .activities import shout
+from .workflow import ReminderWorkflow
+
+__all__ = ["ReminderWorkflow", "shout"]
+''',
+    f"{REMINDERS}/activities.py": '''"""The reminders' activity."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+
+@activity.defn
+async def shout(text: str) -> str:
+    """The reminder, loud enough to be noticed."""
+    return text.upper()
+''',
+    f"{REMINDERS}/workflow.py": '''"""A workflow of the service's own, in a package of its own."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from .activities import shout
 
 
 @workflow.defn
@@ -246,11 +272,61 @@ class ReminderWorkflow:
 
     @workflow.run
     async def run(self, text: str, delay_seconds: float) -> str:
-        """Sleep ``delay_seconds``, then return ``text``."""
+        """Sleep ``delay_seconds``, then return ``text``, shouted."""
         await workflow.sleep(timedelta(seconds=delay_seconds))
-        return text
-'''
-OWN_TEST = '''"""The reminder workflow, on the time-skipping test server."""
+        return await workflow.execute_activity(
+            shout, text, start_to_close_timeout=timedelta(seconds=10)
+        )
+''',
+    f"{REMINDERS}/cli.py": '''"""``start reminder TEXT [--delay SECONDS]``."""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+
+from ..commands import Subcommands, add_start_options, start_and_report
+from ..settings import Settings
+from .workflow import ReminderWorkflow
+
+
+def add_start_command(start: Subcommands) -> None:
+    """Add ``start reminder``."""
+    parser = start.add_parser("reminder", help="hand a text back after a delay")
+    parser.add_argument("text", help="what to be reminded of")
+    parser.add_argument("--delay", type=float, default=None, help="seconds to wait")
+    add_start_options(parser)
+    parser.set_defaults(command=start_reminder)
+
+
+async def start_reminder(settings: Settings, args: argparse.Namespace) -> int:
+    """Start a reminder and, unless --no-wait, print it when it comes back."""
+    delay = settings.reminder_delay_seconds if args.delay is None else args.delay
+    return await start_and_report(
+        settings,
+        args,
+        ReminderWorkflow.run,
+        [args.text, delay],
+        f"reminder-{uuid.uuid4().hex[:12]}",
+    )
+''',
+    f"{REMINDERS}/part.py": '''"""Reminders as a part of the service."""
+
+from __future__ import annotations
+
+from ..parts import Part
+from . import cli
+from .activities import shout
+from .workflow import ReminderWorkflow
+
+PART = Part(
+    name="reminders",
+    workflows=[ReminderWorkflow],
+    activities=lambda settings: [shout],
+    start_commands=cli.add_start_command,
+)
+''',
+    "tests/reminders/test_workflow.py": '''"""The reminder workflow, on the time-skipping test server."""
 
 from __future__ import annotations
 
@@ -260,22 +336,70 @@ from shadow_sdk import ShadowWorker
 from temporalio.client import Client
 
 from example_worker.reminders import ReminderWorkflow
+from example_worker.reminders.part import PART
 from example_worker.settings import Settings
 
 
 async def test_a_reminder_comes_back_after_its_delay(
     temporal_client: Client, settings: Settings
 ) -> None:
-    """The reminder returns its text once the delay has passed."""
-    async with ShadowWorker(temporal_client, settings, workflows=[ReminderWorkflow]):
+    """The reminder returns its text, shouted, once the delay has passed."""
+    async with ShadowWorker(
+        temporal_client, settings, workflows=PART.workflows, activities=PART.activities(settings)
+    ):
         text = await temporal_client.execute_workflow(
             ReminderWorkflow.run,
             args=["water the plants", settings.reminder_delay_seconds],
             id=f"reminder-{uuid.uuid4().hex}",
             task_queue=settings.temporal_task_queue,
         )
-    assert text == "water the plants"
-'''
+    assert text == "WATER THE PLANTS"
+''',
+    "tests/reminders/test_cli.py": '''"""`start reminder` as a process, on the worker process: both found the part."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+
+Cli = Callable[..., Awaitable[tuple[int, str, str]]]
+
+
+async def test_the_command_line_and_the_worker_run_the_reminder(
+    worker: asyncio.subprocess.Process, cli: Cli
+) -> None:
+    """Registered in registry.py only, the reminder has a command and a worker."""
+    code, stdout, stderr = await cli("start", "reminder", "stretch", "--delay=0.1", "--json")
+
+    assert code == 0, stderr
+    assert json.loads(stdout)["result"] == "STRETCH"
+''',
+    "tests/replay/scenarios/reminders.py": '''"""A reminder, recorded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+
+from example_worker.reminders import ReminderWorkflow
+
+
+async def start(client: Client, task_queue: str) -> WorkflowHandle[Any, Any]:
+    """Start the run whose history is recorded."""
+    return await client.start_workflow(
+        ReminderWorkflow.run, args=["water the plants", 60.0], id="reminder", task_queue=task_queue
+    )
+''',
+}
+"""The owners' own part: its package, tests and replay scenario, in files of their own."""
+OWN_REGISTRATION = (
+    "from example_worker.examples import EXAMPLES\n"
+    "from example_worker.parts import Part\n"
+    "from example_worker.reminders.part import PART as REMINDERS\n",
+    "    *EXAMPLES,\n    REMINDERS,\n",
+)
 OWN_SETTINGS = (
     '    temporal_task_queue: str = "reminders"\n'
     "    reminder_delay_seconds: float = 600.0\n"
@@ -292,6 +416,17 @@ OWN_RULE = """
 """
 
 
+def register_own_part(path: Path) -> None:
+    """Add the reminders' part to registry.py, the file the template wrote once."""
+    imports, parts = OWN_REGISTRATION
+    edit(
+        path,
+        "from example_worker.examples import EXAMPLES\nfrom example_worker.parts import Part\n",
+        imports,
+    )
+    edit(path, "    *EXAMPLES,\n", parts)
+
+
 def edit_alerts(path: Path) -> None:
     """The service waits longer before paging, and adds a rule of its own."""
     edit(path, "        for: 2m\n", "        for: 5m\n")
@@ -299,8 +434,8 @@ def edit_alerts(path: Path) -> None:
 
 
 USER_EDITS: dict[str, Callable[[Path], object]] = {
-    f"{PACKAGE}/reminders.py": lambda path: path.write_text(OWN_WORKFLOW),
-    "tests/test_reminders.py": lambda path: path.write_text(OWN_TEST),
+    **{name: (lambda path, text=text: path.write_text(text)) for name, text in OWN_PART.items()},
+    f"{PACKAGE}/registry.py": register_own_part,
     f"{PACKAGE}/settings.py": lambda path: edit(
         path, '    temporal_task_queue: str = "example-worker"\n', OWN_SETTINGS
     ),
@@ -317,7 +452,9 @@ USER_EDITS: dict[str, Callable[[Path], object]] = {
 def make_user_edits(service: Path, alerts: str) -> None:
     """Edit ``service`` as its owners typically do; the alert rules are at ``alerts``."""
     for name, apply in USER_EDITS.items():
-        apply(service / (alerts if name == "alerts" else name))
+        path = service / (alerts if name == "alerts" else name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        apply(path)
 
 
 # --- Comparing trees -------------------------------------------------------------------
@@ -341,6 +478,22 @@ def snapshot(root: Path) -> dict[str, bytes]:
         if not line.startswith(b"_commit:")
     )
     return files
+
+
+def differences(got: dict[str, bytes], wanted: dict[str, bytes]) -> str:
+    """A unified diff of every file that ``got`` has otherwise than ``wanted``."""
+    return "".join(
+        "".join(
+            difflib.unified_diff(
+                wanted.get(name, b"").decode().splitlines(keepends=True),
+                got.get(name, b"").decode().splitlines(keepends=True),
+                f"wanted/{name}",
+                f"got/{name}",
+            )
+        )
+        for name in sorted(got.keys() | wanted.keys())
+        if got.get(name) != wanted.get(name)
+    )
 
 
 def changed(before: dict[str, bytes], after: dict[str, bytes]) -> set[str]:
@@ -454,15 +607,17 @@ def test_the_update_is_a_fresh_render_plus_the_owners_edits(
 
     wanted = snapshot(expected)
     assert sorted(updated.files) == sorted(wanted)
-    assert [name for name in wanted if updated.files[name] != wanted[name]] == []
+    diff = differences(updated.files, wanted)
+    assert not diff, diff
 
 
 def test_the_owners_edits_survive_the_update(updated: Updated) -> None:
     """Own modules, settings, README, dependency and alert rules are all still there."""
     files = {name: content.decode() for name, content in updated.files.items()}
 
-    assert files[f"{PACKAGE}/reminders.py"] == OWN_WORKFLOW
-    assert files["tests/test_reminders.py"] == OWN_TEST
+    for name, text in OWN_PART.items():
+        assert files[name] == text, name
+    assert "REMINDERS,\n" in files[f"{PACKAGE}/registry.py"]
     assert OWN_SETTINGS in files[f"{PACKAGE}/settings.py"]
     assert "\nOwned by the reminders team: #reminders.\n" in files["README.md"]
     assert '  "pyyaml>=6",\n' in files["pyproject.toml"]
@@ -476,7 +631,7 @@ def test_the_templates_changes_arrive(updated: Updated) -> None:
     answers = yaml.safe_load(files[".copier-answers.yml"])
 
     assert HARDENED_AFTER in files["Dockerfile"]
-    assert files["README.md"].endswith(PROBES)
+    assert files["docs/guide.md"].endswith(PROBES)
     assert files["CODEOWNERS"].endswith("\n* @example-worker-maintainers\n")
     assert answers["code_owners"] == "@example-worker-maintainers"
     assert files["noxfile.py"].endswith(FMT_SESSION)
@@ -513,10 +668,17 @@ def test_the_updated_service_passes_lint_and_typecheck(updated: Updated) -> None
 @pytest.mark.timeout(1200)
 def test_the_updated_service_passes_all_its_checks(updated: Updated) -> None:
     """The service's full `nox`: lint, typecheck, its tests (the owners' own too), replay."""
+    # The owners record their part's history, as the guide says, then run every check.
+    recorded = run_nox(updated.root, "--sessions", "histories", "--", "reminders")
+    assert recorded.returncode == 0, recorded.stdout + recorded.stderr[-6000:]
+    assert (updated.root / "tests/replay/histories/reminders.json").is_file()
     result = run_nox(updated.root)
 
     assert result.returncode == 0, result.stdout + result.stderr[-6000:]
-    assert "test_reminders.py ." in result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert "tests/reminders/test_workflow.py ." in output
+    assert "tests/reminders/test_cli.py ." in output
+    assert "Session replay was successful" in output
 
 
 def test_a_migration_needs_trust(edited_service: Path, tmp_path: Path) -> None:
@@ -540,6 +702,89 @@ def test_without_the_migration_an_update_drops_edits_of_a_moved_file(
     assert not (service / OLD_ALERTS).exists()
     assert OWN_RULE not in (service / NEW_ALERTS).read_text()
     assert OWN_RULE in git(service, "show", f"HEAD:{OLD_ALERTS}")  # Only history keeps it.
+
+
+# --- Examples come and go by answer ----------------------------------------------------
+
+ALL_EXAMPLES = [
+    "task_processing",
+    "long_running",
+    "scheduled",
+    "batch_processing",
+    "error_handling",
+    "dynamic_control",
+]
+
+
+def committed_update(updated: Updated, root: Path) -> Path:
+    """The updated service, committed, as its owners leave it before their next update."""
+    service = clone(updated.root, root / "service")
+    commit(service, "Update to v0.2.0")
+    return service
+
+
+def expected_service(template: Path, root: Path, **answers: Any) -> dict[str, bytes]:
+    """v0.2.0 rendered afresh with ``answers``, and the owners' edits made on it."""
+    expected = render(template, root, "v0.2.0", **answers)
+    make_user_edits(expected, alerts=NEW_ALERTS)
+    return snapshot(expected)
+
+
+def test_an_example_removed_by_answer_goes_without_a_conflict(
+    updated: Updated, template_repository: Path, tmp_path: Path
+) -> None:
+    """`--data examples=[...]` takes exactly the example's files; the owners' part stays."""
+    service = committed_update(updated, tmp_path)
+    kept = [name for name in ALL_EXAMPLES if name != "dynamic_control"]
+
+    update(service, examples=kept)
+
+    files = snapshot(service)
+    assert conflicts(files) == []
+    expected = expected_service(template_repository, tmp_path / "expected", examples=kept)
+    diff = differences(files, expected)
+    assert not diff, diff
+    assert not any("dynamic_control" in name for name in files)
+    assert "REMINDERS,\n" in files[f"{PACKAGE}/registry.py"].decode()
+
+
+def preflight(service: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "tools/preflight.py"],
+        cwd=service,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_an_example_deleted_by_hand_is_named_then_reconciled(
+    updated: Updated, template_repository: Path, tmp_path: Path
+) -> None:
+    """preflight names the answers still holding it and the update to run; it then merges clean."""
+    service = committed_update(updated, tmp_path)
+    shutil.rmtree(service / PACKAGE / "batch_processing")
+    edit(
+        service / PACKAGE / "examples.py",
+        "from example_worker.batch_processing.part import PART as BATCH_PROCESSING\n",
+        "",
+    )
+    edit(service / PACKAGE / "examples.py", "    BATCH_PROCESSING,\n", "")
+    commit(service, "We have no batches")
+
+    named = preflight(service)
+
+    kept = [name for name in ALL_EXAMPLES if name != "batch_processing"]
+    assert named.returncode == 1
+    assert "src/example_worker/batch_processing/ is gone" in named.stderr
+    assert f"--data 'examples={json.dumps(kept)}'" in named.stderr
+    update(service, examples=kept)
+    files = snapshot(service)
+    assert conflicts(files) == []
+    assert preflight(service).returncode == 0
+    expected = expected_service(template_repository, tmp_path / "expected", examples=kept)
+    diff = differences(files, expected)
+    assert not diff, diff
 
 
 # --- Conflicts -------------------------------------------------------------------------
@@ -573,7 +818,7 @@ def test_lines_both_changed_are_left_between_markers(
     assert conflicts(snapshot(service)) == ["Dockerfile"]
     # git knows the file is unmerged, so `git status` shows it and `git commit -a` refuses.
     assert git(service, "diff", "--name-only", "--diff-filter=U") == "Dockerfile\n"
-    assert (service / "README.md").read_text().endswith(PROBES)
+    assert (service / "docs/guide.md").read_text().endswith(PROBES)
 
 
 def test_with_conflict_rej_the_owners_change_waits_in_a_rej_file(
@@ -592,7 +837,7 @@ def test_with_conflict_rej_the_owners_change_waits_in_a_rej_file(
 
 @pytest.mark.parametrize(
     ("conflict", "leftover"),
-    [("inline", "\n  Dockerfile:"), ("rej", "\n  Dockerfile.rej:")],
+    [("inline", "Dockerfile:"), ("rej", "Dockerfile.rej: changes the update could not apply")],
     ids=["inline", "rej"],
 )
 def test_the_services_lint_fails_until_conflicts_are_resolved(
@@ -605,8 +850,9 @@ def test_the_services_lint_fails_until_conflicts_are_resolved(
     failed = run_nox(service, "--sessions", "lint")
 
     assert failed.returncode != 0
-    assert "copier update left conflicts" in failed.stderr
-    assert leftover in failed.stderr
+    output = failed.stdout + failed.stderr
+    assert "Resolve each conflict" in output
+    assert leftover in output
     assert "uv sync" not in failed.stderr
     # Resolve: keep the template's hardened line, drop the owners' comment.
     (service / "Dockerfile.rej").unlink(missing_ok=True)

@@ -139,3 +139,46 @@ def test_isolated_environment_hides_the_developers_configuration(
     result = pytester.runpytest()
 
     result.assert_outcomes(passed=1)
+
+
+def test_isolated_environment_hides_a_services_own_settings(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The variables of a service's Settings subclass are hidden too, aliases and prefixes."""
+    monkeypatch.setenv("ORDERS_API_URL", "http://developer-laptop:8080")
+    monkeypatch.setenv("LEGACY_ORDERS_TOKEN", "developer-token")
+    monkeypatch.setenv("BILLING_REGION", "eu-developer")
+    monkeypatch.setenv("UNRELATED", "kept")
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makeconftest(
+        """
+        import pydantic
+        import pydantic_settings
+        from shadow_sdk import ShadowSettings
+
+        class Settings(ShadowSettings):
+            orders_api_url: str = "http://orders:8080"
+            orders_token: str = pydantic.Field(
+                "", validation_alias=pydantic.AliasChoices("ORDERS_TOKEN", "LEGACY_ORDERS_TOKEN")
+            )
+
+        class BillingSettings(Settings):
+            model_config = pydantic_settings.SettingsConfigDict(env_prefix="BILLING_")
+            region: str = "eu"
+        """
+    )
+    pytester.makepyfile(
+        test_isolation="""
+        import os
+
+        def test_isolated(isolated_environment):
+            assert "ORDERS_API_URL" not in os.environ
+            assert "LEGACY_ORDERS_TOKEN" not in os.environ
+            assert "BILLING_REGION" not in os.environ
+            assert os.environ["UNRELATED"] == "kept"
+        """
+    )
+
+    result = pytester.runpytest()
+
+    result.assert_outcomes(passed=1)
