@@ -159,16 +159,28 @@ def losing(
     return check_release(repository, "v0.2.0")
 
 
-def test_a_good_release_passes(released: Path) -> None:
-    """Tag at a clean HEAD, version, changelog and the template's SDK pin all agree."""
-    result = check_release(released, "v0.2.0")
+@pytest.fixture(scope="module")
+def checked(released: Path) -> subprocess.CompletedProcess[str]:
+    """The check of the good release, the repository's first."""
+    return check_release(released, "v0.2.0")
 
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "FAIL" not in result.stdout
-    assert "the build derives 0.2.0" in result.stdout
-    assert "services generated from v0.2.0 depend on shadow-sdk>=0.2.0,<0.3" in result.stdout
-    assert "skip  paths      no release tag before v0.2.0: no service to update" in result.stdout
-    assert "v0.2.0 is ready: push it with `git push origin v0.2.0`." in result.stdout
+
+def test_a_good_release_passes(checked: subprocess.CompletedProcess[str]) -> None:
+    """Tag at a clean HEAD, version, changelog and the template's SDK pin all agree."""
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "FAIL" not in checked.stdout
+    assert "the build derives 0.2.0" in checked.stdout
+    assert "services generated from v0.2.0 depend on shadow-sdk>=0.2.0,<0.3" in checked.stdout
+    assert "v0.2.0 is ready: push it with `git push origin v0.2.0`." in checked.stdout
+
+
+def test_a_first_release_skips_the_paths_check(
+    checked: subprocess.CompletedProcess[str],
+) -> None:
+    """No earlier release tag: no service can lose a file by updating, and the check says so."""
+    assert "skip  paths      no release tag before v0.2.0: no service to update\n" in (
+        checked.stdout
+    )
 
 
 def test_the_tag_at_head_is_checked_by_default(released: Path) -> None:
