@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import nox
@@ -25,41 +26,10 @@ SDK_FROM_CHECKOUT = {"sdk_source": "checkout", "sdk_checkout": str(ROOT)}
 
 # Answer sets the template session renders: together they switch every feature and
 # option on and off, on every supported Python. Each generated service must pass its own
-# checks.
-ANSWER_SETS: dict[str, dict[str, str]] = {
-    "defaults": {},
-    "custom": {
-        "project_name": "Payments Ledger",
-        # As long as names may be: generated code must stay formatted with it.
-        "package_name": "payments_ledger_reconciliation_service",
-        "description": "Books settled payments into the general ledger.",
-        "temporal_namespace": "payments",
-        "task_queue": "ledger-tasks",
-        "authorization": "false",
-        "license": "Apache-2.0",
-        "python_version": "3.12",
-        "examples": '["long_running", "batch_processing", "error_handling"]',
-        "deployment": '["kubernetes"]',
-    },
-    "plain": {
-        "encryption": "false",
-        "authorization": "false",
-        "metrics": "false",
-        "tracing": "false",
-        "examples": '["task_processing"]',
-        "deployment": "[]",
-        "ci": "none",
-        "license": "Proprietary",
-    },
-    "controls": {
-        "project_name": "Release Train",
-        "python_version": "3.13",
-        "encryption": "false",
-        "tracing": "false",
-        "examples": '["scheduled", "dynamic_control"]',
-        "deployment": '["compose"]',
-    },
-}
+# checks. The release check renders the same sets (scripts/check_release.py).
+ANSWER_SETS: dict[str, dict[str, str]] = tomllib.loads(
+    (ROOT / "scripts" / "answer-sets.toml").read_text(encoding="utf-8")
+)
 
 
 @nox.session

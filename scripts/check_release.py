@@ -17,7 +17,11 @@ this script checks, in the repository it lives in (or ``--repository``), that:
    ``[X.Y.Z]: URL``;
 5. the template rendered with copier at the tag, with its defaults, gives the service
    the range ``shadow-sdk>=X.Y.Z,<X+1`` (``<0.Y+1`` before 1.0) and installs it from
-   the kit's repository at the tag.
+   the kit's repository at the tag;
+6. no path is lost silently: every file that the previous release tag renders for the
+   answer sets of ``scripts/answer-sets.toml`` is rendered by this one too, or moved by
+   a ``_migrations`` entry, or deleted as the changelog's ``### Updating`` says
+   (``release_paths.py`` has the rules). The first release has nothing to compare.
 
 Every check runs, and every problem is reported, before the script exits 1; it exits
 0 when there is none. Without an argument it checks the tag at HEAD.
@@ -30,6 +34,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import textwrap
 import tomllib
 import warnings
 from collections.abc import Sequence
@@ -43,6 +48,7 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import InvalidSdistFilename, canonicalize_name, parse_sdist_filename
+from release_paths import PathsError, check_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANGELOG = "CHANGELOG.md"
@@ -60,9 +66,9 @@ class ReleaseError(Exception):
     """The release cannot be checked at all; the message says why and what to do."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Release:
-    """A release version, from its tag."""
+    """A release version, from its tag; releases sort by version."""
 
     major: int
     minor: int
@@ -78,6 +84,11 @@ class Release:
 
     def __str__(self) -> str:
         return f"{self.major}.{self.minor}.{self.patch}"
+
+    @property
+    def tag(self) -> str:
+        """The release's tag, ``vMAJOR.MINOR.PATCH``."""
+        return f"v{self}"
 
     @property
     def requirement(self) -> str:
@@ -121,7 +132,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif not outcome.problems:
             print(f"  ok    {outcome.topic:<10} {outcome.summary}")
         for problem in outcome.problems:
-            print(f"  FAIL  {outcome.topic:<10} {problem}")
+            # A problem of several lines (a fix to paste) stays indented under its check.
+            first, *rest = problem.splitlines() or [""]
+            print(f"  FAIL  {outcome.topic:<10} {first}")
+            if rest:
+                print(textwrap.indent("\n".join(rest), " " * 19))
     count = sum(len(outcome.problems) for outcome in outcomes)
     if count:
         print(f"{tag} is not ready: {count} problem{'s' if count > 1 else ''} above.")
@@ -143,18 +158,24 @@ def check(repository: Path, tag: str) -> list[Outcome]:
             Outcome("version", needs, skipped=True),
             Outcome("changelog", needs, skipped=True),
             Outcome("template", needs, skipped=True),
+            Outcome("paths", needs, skipped=True),
         ]
-    # The build and the render take about a second each: run them side by side.
+    # The build and the renders take seconds each: run them side by side (the paths
+    # check renders in processes of its own).
     tagged = _tag_commit(repository, tag) is not None
-    with ThreadPoolExecutor(max_workers=1) as executor:
+    with ThreadPoolExecutor(max_workers=2) as executor:
         build = executor.submit(_check_version, repository, release)
         if tagged:
+            paths_check = executor.submit(_check_paths, repository, tag, release)
             template = _check_template(repository, tag, release)
+            paths = paths_check.result()
         else:
-            template = Outcome("template", f"needs the tag {tag} to exist", skipped=True)
+            needs = f"needs the tag {tag} to exist"
+            template = Outcome("template", needs, skipped=True)
+            paths = Outcome("paths", needs, skipped=True)
         version = build.result()
     changelog = _check_changelog(repository, tag if tagged else None, release)
-    return [tag_outcome, tree, version, changelog, template]
+    return [tag_outcome, tree, version, changelog, template, paths]
 
 
 def _check_tag(repository: Path, tag: str, release: Release | None) -> Outcome:
@@ -238,18 +259,7 @@ def _built_version(repository: Path) -> str:
 def _check_changelog(repository: Path, tag: str | None, release: Release) -> Outcome:
     """Check the changelog of the tagged commit, or of the working tree if there is no tag."""
     outcome = Outcome("changelog")
-    if tag is None:
-        path = repository / CHANGELOG
-        text = path.read_text(encoding="utf-8") if path.is_file() else None
-    else:
-        shown = subprocess.run(
-            ["git", "show", f"refs/tags/{tag}:{CHANGELOG}"],
-            cwd=repository,
-            capture_output=True,
-            encoding="utf-8",
-            check=False,
-        )
-        text = shown.stdout if shown.returncode == 0 else None
+    text = _changelog(repository, tag)
     if text is None:
         outcome.problems.append(f"{CHANGELOG} is missing{f' at {tag}' if tag else ''}")
         return outcome
@@ -258,6 +268,21 @@ def _check_changelog(repository: Path, tag: str | None, release: Release) -> Out
         f"## [{release}] has entries, {' and '.join(REQUIRED_SUBSECTIONS)} among them, and a link"
     )
     return outcome
+
+
+def _changelog(repository: Path, tag: str | None) -> str | None:
+    """The changelog at ``tag``, or in the working tree; None if it has none."""
+    if tag is None:
+        path = repository / CHANGELOG
+        return path.read_text(encoding="utf-8") if path.is_file() else None
+    shown = subprocess.run(
+        ["git", "show", f"refs/tags/{tag}:{CHANGELOG}"],
+        cwd=repository,
+        capture_output=True,
+        encoding="utf-8",
+        check=False,
+    )
+    return shown.stdout if shown.returncode == 0 else None
 
 
 def changelog_problems(text: str, version: str) -> list[str]:
@@ -303,24 +328,10 @@ def _section_problems(
             date.fromisoformat(dated["date"])
         except ValueError:
             problems.append(f"the heading `{heading}` (line {start + 1}) has no valid date")
-    end = next(
-        (
-            index
-            for index in range(start + 1, len(lines))
-            if lines[index].startswith("## ") or LINK_REFERENCE.match(lines[index])
-        ),
-        len(lines),
-    )
-    body = lines[start + 1 : end]
+    body = _section_body(lines, start)
     if not any(line.strip() for line in body):
         problems.append(f"the section for {version} is empty: move the Unreleased entries into it")
-    subsections: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in body:
-        if match := SUBSECTION.match(line):
-            current = subsections.setdefault(match["name"], [])
-        elif current is not None:
-            current.append(line)
+    subsections = _subsections(body)
     purposes = {
         "Generated services": "what changed in the services the template generates",
         "Updating": "what `copier update` does to services generated from earlier releases",
@@ -337,6 +348,73 @@ def _section_problems(
                 "(write 'Nothing.' if that is so)"
             )
     return problems
+
+
+def _section_body(lines: list[str], start: int) -> list[str]:
+    """The lines of the section whose heading is ``lines[start]``, up to the next one."""
+    end = next(
+        (
+            index
+            for index in range(start + 1, len(lines))
+            if lines[index].startswith("## ") or LINK_REFERENCE.match(lines[index])
+        ),
+        len(lines),
+    )
+    return lines[start + 1 : end]
+
+
+def _subsections(body: list[str]) -> dict[str, list[str]]:
+    """The ``### Name`` subsections of a section's ``body``: name to lines."""
+    subsections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in body:
+        if match := SUBSECTION.match(line):
+            current = subsections.setdefault(match["name"], [])
+        elif current is not None:
+            current.append(line)
+    return subsections
+
+
+def release_subsection(text: str, version: str, name: str) -> list[str]:
+    """The lines of ``### name`` in the changelog section of ``version`` (none if absent)."""
+    lines = text.splitlines()
+    starts = [
+        index
+        for index, line in enumerate(lines)
+        if (match := SECTION.match(line)) and match["name"] == version
+    ]
+    if len(starts) != 1:
+        return []  # The changelog check reports it.
+    return _subsections(_section_body(lines, starts[0])).get(name, [])
+
+
+def _check_paths(repository: Path, tag: str, release: Release) -> Outcome:
+    """Check that updating to ``tag`` deletes no path of a service without saying so."""
+    outcome = Outcome("paths")
+    previous = _previous_release(repository, release)
+    if previous is None:
+        if _git(repository, "rev-parse", "--is-shallow-repository").strip() == "true":
+            outcome.problems.append(
+                f"the repository is a shallow clone and has no release tag before {tag}: "
+                "the previous release may just be missing; fetch the whole history and its "
+                "tags (`git fetch --unshallow --tags`)"
+            )
+            return outcome
+        return Outcome("paths", f"no release tag before {tag}: no service to update", skipped=True)
+    updating = release_subsection(_changelog(repository, tag) or "", str(release), "Updating")
+    try:
+        outcome.summary, outcome.problems = check_paths(
+            repository, tag=tag, previous=previous.tag, updating=updating, version=str(release)
+        )
+    except PathsError as error:
+        outcome.problems.append(str(error))
+    return outcome
+
+
+def _previous_release(repository: Path, release: Release) -> Release | None:
+    """The highest release tagged below ``release``, if there is one."""
+    tagged = (Release.from_tag(tag) for tag in _git(repository, "tag", "--list").split())
+    return max((other for other in tagged if other is not None and other < release), default=None)
 
 
 def _check_template(repository: Path, tag: str, release: Release) -> Outcome:

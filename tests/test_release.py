@@ -2,6 +2,9 @@
 
 Each test checks a real git repository holding this working tree's files: the script
 builds it with uv and renders its template with copier, as ``nox -s release`` does.
+The paths check gets two releases: v0.1.0 adds two files to the template (one in the
+package, one for services without encryption), and v0.2.0 renames the first, or
+renders the second only with metrics too, with or without a migration or changelog line.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from repositories import copy_of_checkout, git
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +47,23 @@ def check_release(repository: Path, *args: str) -> subprocess.CompletedProcess[s
         timeout=300,
         check=False,
     )
+
+
+RUNBOOK = "src/{{ package_name }}/runbook.md"
+OPERATIONS = "src/{{ package_name }}/operations.md"
+PLAINTEXT = "{% if not encryption %}PLAINTEXT.md{% endif %}"
+PLAINTEXT_WITH_METRICS = "{% if not encryption and metrics %}PLAINTEXT.md{% endif %}"
+MOVE_RUNBOOK = {
+    "version": "v0.2.0",
+    "when": "{{ _stage == 'after' }}",
+    "command": [
+        "{{ _copier_python }}",
+        "{{ _copier_conf.src_path }}/migrations/move_file.py",
+        RUNBOOK,
+        OPERATIONS,
+        "{{ _copier_conf.answers_file }}",
+    ],
+}
 
 
 def release_changelog(repository: Path, section: str) -> None:
@@ -77,15 +98,89 @@ def clone(repository: Path, tmp_path: Path) -> Path:
     return tmp_path / "clone"
 
 
-def test_a_good_release_passes(released: Path) -> None:
-    """Tag at a clean HEAD, version, changelog and the template's SDK pin all agree."""
-    result = check_release(released, "v0.2.0")
+@pytest.fixture(scope="module")
+def first_release(checkout: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The checkout with a runbook in the package and a note for unencrypted services: v0.1.0."""
+    repository = tmp_path_factory.mktemp("first") / "repository"
+    git(checkout.parent, "clone", "--quiet", str(checkout), str(repository))
+    steps = "".join(f"{step}. Check the worker's /ready, then its logs.\n" for step in range(12))
+    (repository / "template" / RUNBOOK).write_text(f"# Runbook\n\n{steps}")
+    (repository / "template" / PLAINTEXT).write_text("Temporal stores these payloads as sent.\n")
+    git(repository, "add", "--all")
+    git(repository, "commit", "--quiet", "--message=Add a runbook and a plaintext note")
+    git(repository, "tag", "--annotate", "v0.1.0", "--message=Release 0.1.0")
+    return repository
 
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "FAIL" not in result.stdout
-    assert "the build derives 0.2.0" in result.stdout
-    assert "services generated from v0.2.0 depend on shadow-sdk>=0.2.0,<0.3" in result.stdout
-    assert "v0.2.0 is ready: push it with `git push origin v0.2.0`." in result.stdout
+
+def second_release(
+    first: Path,
+    destination: Path,
+    *,
+    rename: bool = False,
+    narrow: bool = False,
+    migrations: tuple[dict[str, object], ...] = (),
+    updating: str = "",
+) -> Path:
+    """``first`` released again as v0.2.0: the runbook renamed, or the note narrowed.
+
+    ``migrations`` go into copier.yml, ``updating`` into the changelog's ### Updating.
+    """
+    repository = clone(first, destination)
+    if rename:
+        git(repository, "mv", f"template/{RUNBOOK}", f"template/{OPERATIONS}")
+    if narrow:
+        git(repository, "mv", f"template/{PLAINTEXT}", f"template/{PLAINTEXT_WITH_METRICS}")
+    if migrations:
+        config = yaml.safe_load((repository / "copier.yml").read_text())
+        config.setdefault("_migrations", []).extend(migrations)
+        (repository / "copier.yml").write_text(yaml.safe_dump(config, sort_keys=False, width=100))
+    release_changelog(repository, SECTION + updating)
+    git(repository, "tag", "--annotate", "v0.2.0", "--message=Release 0.2.0")
+    return repository
+
+
+@pytest.fixture(scope="module")
+def losing(
+    first_release: Path, tmp_path_factory: pytest.TempPathFactory
+) -> subprocess.CompletedProcess[str]:
+    """The check's report of a v0.2.0 that renames and narrows without saying so.
+
+    A migration of v0.1.0 (which updates to v0.2.0 do not run) moves the runbook, and
+    the changelog mentions the rename without saying the file is deleted: neither counts.
+    """
+    repository = second_release(
+        first_release,
+        tmp_path_factory.mktemp("losing"),
+        rename=True,
+        narrow=True,
+        migrations=({**MOVE_RUNBOOK, "version": "v0.1.0"},),
+        updating="- `src/<package>/runbook.md` is now `src/<package>/operations.md`.\n",
+    )
+    return check_release(repository, "v0.2.0")
+
+
+@pytest.fixture(scope="module")
+def checked(released: Path) -> subprocess.CompletedProcess[str]:
+    """The check of the good release, the repository's first."""
+    return check_release(released, "v0.2.0")
+
+
+def test_a_good_release_passes(checked: subprocess.CompletedProcess[str]) -> None:
+    """Tag at a clean HEAD, version, changelog and the template's SDK pin all agree."""
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "FAIL" not in checked.stdout
+    assert "the build derives 0.2.0" in checked.stdout
+    assert "services generated from v0.2.0 depend on shadow-sdk>=0.2.0,<0.3" in checked.stdout
+    assert "v0.2.0 is ready: push it with `git push origin v0.2.0`." in checked.stdout
+
+
+def test_a_first_release_skips_the_paths_check(
+    checked: subprocess.CompletedProcess[str],
+) -> None:
+    """No earlier release tag: no service can lose a file by updating, and the check says so."""
+    assert "skip  paths      no release tag before v0.2.0: no service to update\n" in (
+        checked.stdout
+    )
 
 
 def test_the_tag_at_head_is_checked_by_default(released: Path) -> None:
@@ -213,3 +308,79 @@ def test_a_tag_that_does_not_exist_fails(released: Path) -> None:
     )
     assert "CHANGELOG.md has no section for 0.3.0" in result.stdout
     assert "skip  template   needs the tag v0.3.0 to exist" in result.stdout
+
+
+def test_a_file_renamed_without_a_migration_fails(
+    losing: subprocess.CompletedProcess[str],
+) -> None:
+    """copier would delete the old path with the service's edits: the report gives the fix."""
+    assert losing.returncode == 1, losing.stdout + losing.stderr
+    assert (
+        "FAIL  paths      src/<package>/runbook.md (answer sets defaults, custom, plain, "
+        "controls) is rendered by v0.1.0 but not by v0.2.0: `copier update` would delete "
+        "it, and a service's edits with it.\n"
+        "                   Git sees it renamed to src/<package>/operations.md: add to "
+        "_migrations in copier.yml:\n"
+        "                     - version: v0.2.0\n"
+        "                       when: \"{{ _stage == 'after' }}\"\n"
+        "                       command:\n"
+        '                         - "{{ _copier_python }}"\n'
+        '                         - "{{ _copier_conf.src_path }}/migrations/move_file.py"\n'
+        '                         - "src/{{ package_name }}/runbook.md"\n'
+        '                         - "src/{{ package_name }}/operations.md"\n'
+        '                         - "{{ _copier_conf.answers_file }}"\n'
+        "                   If it is deleted on purpose, add to ### Updating of 0.2.0 in "
+        "CHANGELOG.md:\n"
+        "                     - `copier update` deletes `src/<package>/runbook.md`, which "
+        "the template no longer generates.\n"
+    ) in losing.stdout
+    for passed in ("tag", "tree", "version", "changelog", "template"):
+        assert f"ok    {passed} " in losing.stdout
+    assert losing.stdout.endswith("v0.2.0 is not ready: 2 problems above.\n")
+
+
+def test_a_file_an_answer_no_longer_renders_is_caught(
+    losing: subprocess.CompletedProcess[str],
+) -> None:
+    """A condition narrowed between releases loses the file of the services it now excludes."""
+    assert losing.returncode == 1, losing.stdout + losing.stderr
+    assert (
+        "FAIL  paths      PLAINTEXT.md (answer set plain) is rendered by v0.1.0 but not by "
+        "v0.2.0 (which still renders it for controls): `copier update` would delete it"
+    ) in losing.stdout
+    assert "- `copier update` deletes `PLAINTEXT.md` from services whose answers no " in (
+        losing.stdout
+    )
+    assert '- "<its new path>"' in losing.stdout
+
+
+def test_a_move_migration_keeps_the_release_passing(first_release: Path, tmp_path: Path) -> None:
+    """The rename runs migrations/move_file.py on updates from v0.1.0: nothing is lost."""
+    repository = second_release(first_release, tmp_path, rename=True, migrations=(MOVE_RUNBOOK,))
+
+    result = check_release(repository, "v0.2.0")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(
+        r"ok    paths      every path v0\.1\.0 renders for the answer sets defaults, custom, "
+        r"plain, controls is rendered by v0\.2\.0 too, or moved by _migrations \(1\), or "
+        r"deleted as ### Updating says \(0\)\n",
+        result.stdout,
+    )
+
+
+def test_a_changelog_line_deleting_the_file_keeps_the_release_passing(
+    first_release: Path, tmp_path: Path
+) -> None:
+    """Dropped on purpose, and ### Updating says so: services' owners read it before updating."""
+    repository = second_release(
+        first_release,
+        tmp_path,
+        narrow=True,
+        updating="- `copier update` deletes `PLAINTEXT.md` from services without metrics.\n",
+    )
+
+    result = check_release(repository, "v0.2.0")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "or moved by _migrations (0), or deleted as ### Updating says (1)" in result.stdout
