@@ -15,6 +15,7 @@ replay too, about two minutes) runs only with SHADOW_UPDATE_FULL_NOX=1, which
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import json
 import os
 import shutil
@@ -238,9 +239,23 @@ OWN_PART: dict[str, str] = {
     f"{REMINDERS}/__init__.py": '''"""Reminders: a text handed back, shouted, after a delay."""
 
 from .activities import shout
+from .models import Reminder
 from .workflow import ReminderWorkflow
 
-__all__ = ["ReminderWorkflow", "shout"]
+__all__ = ["Reminder", "ReminderWorkflow", "shout"]
+''',
+    f"{REMINDERS}/models.py": '''"""What a reminder is."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class Reminder(BaseModel):
+    """A text to hand back after a delay."""
+
+    text: str
+    delay_seconds: float
 ''',
     f"{REMINDERS}/activities.py": '''"""The reminders' activity."""
 
@@ -264,6 +279,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from .activities import shout
+    from .models import Reminder
 
 
 @workflow.defn
@@ -271,11 +287,11 @@ class ReminderWorkflow:
     """Wait a while, then hand the reminder back."""
 
     @workflow.run
-    async def run(self, text: str, delay_seconds: float) -> str:
-        """Sleep ``delay_seconds``, then return ``text``, shouted."""
-        await workflow.sleep(timedelta(seconds=delay_seconds))
+    async def run(self, reminder: Reminder) -> str:
+        """Sleep for the reminder's delay, then return its text, shouted."""
+        await workflow.sleep(timedelta(seconds=reminder.delay_seconds))
         return await workflow.execute_activity(
-            shout, text, start_to_close_timeout=timedelta(seconds=10)
+            shout, reminder.text, start_to_close_timeout=timedelta(seconds=10)
         )
 ''',
     f"{REMINDERS}/cli.py": '''"""``start reminder TEXT [--delay SECONDS]``."""
@@ -287,6 +303,7 @@ import uuid
 
 from ..commands import Subcommands, add_start_options, start_and_report
 from ..settings import Settings
+from .models import Reminder
 from .workflow import ReminderWorkflow
 
 
@@ -306,7 +323,7 @@ async def start_reminder(settings: Settings, args: argparse.Namespace) -> int:
         settings,
         args,
         ReminderWorkflow.run,
-        [args.text, delay],
+        Reminder(text=args.text, delay_seconds=delay),
         f"reminder-{uuid.uuid4().hex[:12]}",
     )
 ''',
@@ -335,7 +352,7 @@ import uuid
 from shadow_sdk import ShadowWorker
 from temporalio.client import Client
 
-from example_worker.reminders import ReminderWorkflow
+from example_worker.reminders import Reminder, ReminderWorkflow
 from example_worker.reminders.part import PART
 from example_worker.settings import Settings
 
@@ -349,7 +366,7 @@ async def test_a_reminder_comes_back_after_its_delay(
     ):
         text = await temporal_client.execute_workflow(
             ReminderWorkflow.run,
-            args=["water the plants", settings.reminder_delay_seconds],
+            Reminder(text="water the plants", delay_seconds=settings.reminder_delay_seconds),
             id=f"reminder-{uuid.uuid4().hex}",
             task_queue=settings.temporal_task_queue,
         )
@@ -383,13 +400,14 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 
-from example_worker.reminders import ReminderWorkflow
+from example_worker.reminders import Reminder, ReminderWorkflow
 
 
 async def start(client: Client, task_queue: str) -> WorkflowHandle[Any, Any]:
     """Start the run whose history is recorded."""
+    reminder = Reminder(text="water the plants", delay_seconds=60.0)
     return await client.start_workflow(
-        ReminderWorkflow.run, args=["water the plants", 60.0], id="reminder", task_queue=task_queue
+        ReminderWorkflow.run, reminder, id="reminder", task_queue=task_queue
     )
 ''',
 }
@@ -461,6 +479,8 @@ def make_user_edits(service: Path, alerts: str) -> None:
 
 TOOL_FOLDERS = {".nox", ".venv", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 """Folders the service's tools make."""
+TOOL_FILES = (".coverage", ".coverage.*")
+"""Files the service's tools make (git ignores them, as it does the folders)."""
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -469,6 +489,8 @@ def snapshot(root: Path) -> dict[str, bytes]:
     for folder, folders, names in os.walk(root):
         folders[:] = [name for name in folders if name not in {".git", *TOOL_FOLDERS}]
         for name in names:
+            if any(fnmatch.fnmatch(name, pattern) for pattern in TOOL_FILES):
+                continue
             path = Path(folder, name)
             files[str(path.relative_to(root))] = path.read_bytes()
     files.pop("uv.lock", None)  # Made by `uv sync` in the service's nox sessions.
@@ -513,7 +535,9 @@ def conflicts(files: dict[str, bytes]) -> list[str]:
 
 def clone(service: Path, destination: Path) -> Path:
     """A copy of ``service`` with everything it has committed; tool output stays behind."""
-    shutil.copytree(service, destination, ignore=shutil.ignore_patterns(*TOOL_FOLDERS, "uv.lock"))
+    shutil.copytree(
+        service, destination, ignore=shutil.ignore_patterns(*TOOL_FOLDERS, *TOOL_FILES, "uv.lock")
+    )
     return destination
 
 
