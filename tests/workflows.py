@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -245,3 +246,19 @@ class StubbornWorkflow:
         return await workflow.execute_activity(
             stubborn_step, seconds, start_to_close_timeout=timedelta(seconds=seconds + 30)
         )
+
+
+@workflow.defn
+class SlowFirstTaskWorkflow:
+    """Blocks its first workflow task for ``seconds``, longer than its task timeout.
+
+    The history of a first attempt holds three events (started, task scheduled,
+    task started); a retried task sees more, and does not block again.
+    """
+
+    @workflow.run
+    async def run(self, seconds: float) -> str:
+        if workflow.info().get_current_history_length() <= 3:
+            with workflow.unsafe.sandbox_unrestricted():
+                time.sleep(seconds)  # noqa: ASYNC251  Blocking is the point.
+        return "done"
