@@ -178,6 +178,11 @@ class ShadowSettings(pydantic_settings.BaseSettings):
     """Activities this worker starts per second at most."""
     worker_max_task_queue_activities_per_second: Annotated[float, Field(gt=0)] | None = None
     """Activities all workers of the task queue start per second at most (set on the server)."""
+    worker_connect_timeout: Seconds = timedelta(seconds=10)
+    """How long one attempt to reach Temporal at start-up may take; attempts repeat, with
+    backoff, until one succeeds."""
+    worker_poll_failure_grace: Seconds = timedelta(seconds=30)
+    """How long a worker's polls may fail before ``/ready`` answers 503; 0: at once."""
 
     # Operations: the ops server, logs, traces.
     metrics_host: str = "0.0.0.0"  # noqa: S104  Probes and scrapes come from outside the pod.
@@ -323,11 +328,18 @@ class ShadowSettings(pydantic_settings.BaseSettings):
             raise ValueError("must not be empty or contain whitespace")
         return name
 
-    @field_validator("worker_graceful_shutdown_timeout")
+    @field_validator("worker_graceful_shutdown_timeout", "worker_connect_timeout")
     @classmethod
     def _check_positive(cls, duration: timedelta) -> timedelta:
         if duration <= timedelta(0):
             raise ValueError("must be more than 0 seconds")
+        return duration
+
+    @field_validator("worker_poll_failure_grace")
+    @classmethod
+    def _check_not_negative(cls, duration: timedelta) -> timedelta:
+        if duration < timedelta(0):
+            raise ValueError("must not be negative")
         return duration
 
     def _tls_problems(self) -> list[str]:

@@ -24,6 +24,8 @@ BUFFER_SIZE = 100_000
 """Metric updates the SDK core may hold before they are drained."""
 
 Labels = tuple[tuple[str, str], ...]
+Listener = Callable[[Sequence[tuple[str, Labels, float]]], None]
+"""Called with the ``(name, labels, value)`` updates of one drain, in order."""
 
 
 @dataclass
@@ -74,7 +76,7 @@ class TemporalMetricsCollector(prometheus_client.registry.Collector):
         self._counters: dict[tuple[str, Labels], float] = {}
         self._gauges: dict[tuple[str, Labels], float] = {}
         self._histograms: dict[tuple[str, Labels], _Histogram] = {}
-        self._listeners: list[Callable[[str, Labels, float], None]] = []
+        self._listeners: list[Listener] = []
 
     @property
     def entries(self) -> int:
@@ -86,8 +88,8 @@ class TemporalMetricsCollector(prometheus_client.registry.Collector):
         with self._lock:
             return len(self._meta) + len(self._counters) + len(self._gauges) + len(self._histograms)
 
-    def add_listener(self, listener: Callable[[str, Labels, float], None]) -> None:
-        """Call ``listener(name, labels, value)`` for every update as it is drained.
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener`` with the ``(name, labels, value)`` updates of every drain.
 
         Listeners run under the collector's lock, in the thread that drains; they must
         be quick and must not call back into the collector.
@@ -104,6 +106,7 @@ class TemporalMetricsCollector(prometheus_client.registry.Collector):
             # nothing is kept past the drain (ids are only unique while the updates live).
             metas: dict[int, _Meta] = {}
             labels_of: dict[int, Labels] = {}
+            drained: list[tuple[str, Labels, float]] = []
             for update in updates:
                 meta = metas.get(id(update.metric))
                 if meta is None:
@@ -121,8 +124,10 @@ class TemporalMetricsCollector(prometheus_client.registry.Collector):
                     bounds = BUCKETS_SECONDS if meta.name.endswith("_seconds") else BUCKETS_OTHER
                     histogram = self._histograms.setdefault(key, _Histogram(bounds))
                     histogram.observe(value)
-                for listener in self._listeners:
-                    listener(meta.name, labels, value)
+                if self._listeners:
+                    drained.append((meta.name, labels, value))
+            for listener in self._listeners:
+                listener(drained)
 
     def collect(self) -> Iterator[Metric]:
         """See base class."""
