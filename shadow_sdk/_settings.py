@@ -33,7 +33,7 @@ from shadow_sdk._exceptions import SettingsError
 from shadow_sdk.auth._interceptor import Authorizer
 from shadow_sdk.auth._policy import Policy
 from shadow_sdk.auth._tokens import TokenVerifier, load_jwks
-from shadow_sdk.codec._compression import CompressionCodec
+from shadow_sdk.codec._compression import MAX_DECODED_BYTES, MAX_PAYLOADS, CompressionCodec
 from shadow_sdk.codec._encryption import EncryptionCodec
 from shadow_sdk.codec._keyring import KeyRing, check_key_id, decode_key
 
@@ -218,6 +218,11 @@ class ShadowSettings(pydantic_settings.BaseSettings):
     """Compress payloads of at least this many bytes before encrypting them; unset: never."""
     codec_encode_failures: bool = True
     """Encrypt failure messages and stack traces too, not only payloads."""
+    codec_max_decoded_bytes: PositiveInt = MAX_DECODED_BYTES
+    """Most bytes that decrypting and decompressing may produce in one decode call (a
+    worker's) or request (the codec server's), all payloads together: 64 MiB."""
+    codec_max_payloads: PositiveInt = MAX_PAYLOADS
+    """Most payloads in one decode call or codec server request: 10,000."""
 
     # Codec server.
     codec_server_host: str = "127.0.0.1"
@@ -488,8 +493,12 @@ class ShadowSettings(pydantic_settings.BaseSettings):
         key_ring = key_ring or self._key_ring
         if key_ring is None:
             return None
-        compression = CompressionCodec(threshold=self.codec_compression_threshold)
-        return EncryptionCodec(key_ring, compression=compression)
+        limits = {
+            "max_decoded_bytes": self.codec_max_decoded_bytes,
+            "max_payloads": self.codec_max_payloads,
+        }
+        compression = CompressionCodec(threshold=self.codec_compression_threshold, **limits)
+        return EncryptionCodec(key_ring, compression=compression, **limits)
 
     def codec_server_key_rings(self) -> dict[str, KeyRing]:
         """Key ring by namespace for the codec server.
