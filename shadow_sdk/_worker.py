@@ -422,8 +422,9 @@ def _options_from(settings: ShadowSettings) -> dict[str, Any]:
         ("activity", settings.worker_activity_task_pollers),
     ):
         if settings.worker_poller_autoscaling:
+            # temporalio starts with 5 polls, which must not exceed the maximum.
             options[f"{kind}_task_poller_behavior"] = temporalio.worker.PollerBehaviorAutoscaling(
-                maximum=maximum or 100
+                maximum=maximum or 100, initial=min(5, maximum or 100)
             )
         elif maximum is not None:
             options[f"{kind}_task_poller_behavior"] = temporalio.worker.PollerBehaviorSimpleMaximum(

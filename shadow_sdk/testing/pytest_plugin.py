@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from shadow_sdk._settings import HOST_PORT, ShadowSettings
+from shadow_sdk._settings import HOST_PORT, LEGACY_VARIABLES, ShadowSettings
 from shadow_sdk.testing._redis import RedisServer
 
 TIME_SKIPPING = "time-skipping"
@@ -80,13 +80,15 @@ def isolated_environment(
 ) -> Path:
     """Hide the developer's Temporal configuration from the test, and return the fake home.
 
-    Removes every ``TEMPORAL_*`` variable and every variable of a
-    :class:`~shadow_sdk.ShadowSettings` field, and points ``HOME`` and
+    Removes every ``TEMPORAL_*`` variable, every variable of a
+    :class:`~shadow_sdk.ShadowSettings` field and those of the system the kit
+    replaces (which settings refuse), and points ``HOME`` and
     ``XDG_CONFIG_HOME`` at an empty directory so that no Temporal TOML profile
     is read. Enable it for a whole suite with ``usefixtures = ["isolated_environment"]``
     in the pytest configuration.
     """
     settings_variables = {name.upper() for name in ShadowSettings.model_fields}
+    settings_variables |= set(LEGACY_VARIABLES)
     for name in list(os.environ):
         if name.upper().startswith("TEMPORAL_") or name.upper() in settings_variables:
             monkeypatch.delenv(name)
