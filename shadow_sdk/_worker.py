@@ -290,6 +290,7 @@ async def run_worker(
             ``settings`` with the observability runtime, so that its metrics count.
         **options: Other keyword arguments of :class:`temporalio.worker.Worker`.
     """
+    _check(settings, options)  # Before waiting for Temporal: a setting to fix cannot wait.
     async with (
         Observability.install(settings) as observability,
         contextlib.AsyncExitStack() as stack,

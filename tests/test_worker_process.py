@@ -332,6 +332,19 @@ async def test_an_unknown_namespace_stops_the_process_with_code_2(
     assert "Traceback" not in worker.output
 
 
+async def test_a_setting_to_fix_stops_the_process_before_it_waits_for_temporal(
+    tmp_path: Path,
+) -> None:
+    """No task queue: waiting for an unreachable server would only hide it."""
+    address = f"127.0.0.1:{free_port()}"
+    async with worker_process(tmp_path, address, "") as worker:
+        code = await worker.exit_code(within=30)
+
+    assert code == 2, worker.output
+    assert "TEMPORAL_TASK_QUEUE: a worker needs a task queue to poll" in worker.output
+    assert "cannot reach Temporal" not in worker.output
+
+
 async def test_a_taken_metrics_port_stops_the_process_and_names_it(
     tmp_path: Path, task_queue: str
 ) -> None:

@@ -55,6 +55,8 @@ class MetricsInterceptor(temporalio.worker.Interceptor):
     Metric handles are made once per namespace, task queue and workflow or
     activity type, with their labels bound, and reused by every run and attempt:
     making them per run would hand the metrics runtime new objects each time.
+    They record into the runtime of the first worker that ran that type on that queue, so
+    give workers of different runtimes on one task queue an interceptor each.
     Installed by :class:`~shadow_sdk.ShadowPlugin`.
     """
 
