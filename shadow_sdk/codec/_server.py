@@ -163,7 +163,7 @@ class _CodecService:
         except _Refusal as refusal:
             if refusal.status == 401:
                 logger.warning(
-                    "codec server refused %s %s from %s: 401 %s",
+                    "codec server refused %s %r from %s: 401 %s",
                     request.method,
                     request.path,
                     request.remote,

@@ -482,7 +482,7 @@ async def test_refusals_are_logged_without_the_token(
 
     messages = [record.getMessage() for record in caplog.records]
     assert any(
-        "codec server refused POST /decode from 127.0.0.1: 401" in message for message in messages
+        "codec server refused POST '/decode' from 127.0.0.1: 401" in message for message in messages
     ), messages
     assert any(
         "origin 'http://localhost:8233' is not in CODEC_SERVER_CORS_ORIGINS "
