@@ -562,12 +562,17 @@ class ShadowSettings(pydantic_settings.BaseSettings):
         key_ring = key_ring or self._key_ring
         if key_ring is None:
             return None
-        limits = {
-            "max_decoded_bytes": self.codec_max_decoded_bytes,
-            "max_payloads": self.codec_max_payloads,
-        }
-        compression = CompressionCodec(threshold=self.codec_compression_threshold, **limits)
-        return EncryptionCodec(key_ring, compression=compression, **limits)
+        compression = CompressionCodec(
+            threshold=self.codec_compression_threshold,
+            max_decoded_bytes=self.codec_max_decoded_bytes,
+            max_payloads=self.codec_max_payloads,
+        )
+        return EncryptionCodec(
+            key_ring,
+            compression=compression,
+            max_decoded_bytes=self.codec_max_decoded_bytes,
+            max_payloads=self.codec_max_payloads,
+        )
 
     def codec_server_key_rings(self) -> dict[str, KeyRing]:
         """Key ring by namespace for the codec server.

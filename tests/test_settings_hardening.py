@@ -14,6 +14,7 @@ from pydantic_settings import SettingsConfigDict
 
 from shadow_sdk import SettingsError, ShadowSettings
 from shadow_sdk._settings import LEGACY_VARIABLES
+from shadow_sdk.codec import EncryptionCodec
 
 
 def problems_of(excinfo: pytest.ExceptionInfo[SettingsError]) -> tuple[str, ...]:
@@ -187,3 +188,19 @@ def test_the_codec_server_without_an_active_key_names_both_ways_to_choose(tmp_pa
     assert server.returncode == 2
     assert f"CODEC_SERVER_KEYS_DIR={str(tmp_path / 'orders')!r}: holds 2 keys" in output
     assert "CODEC_ACTIVE_KEY_ID" in output
+
+
+def test_the_decoding_limits_reach_the_codec() -> None:
+    settings = ShadowSettings(
+        codec_keys={"k": base64.b64encode(bytes(32)).decode()},
+        codec_compression_threshold=100,
+        codec_max_decoded_bytes=1 << 20,
+        codec_max_payloads=5,
+    )
+
+    codec = settings.payload_codec()
+
+    assert isinstance(codec, EncryptionCodec)
+    assert codec.compression is not None
+    assert (codec.max_decoded_bytes, codec.max_payloads) == (1 << 20, 5)
+    assert (codec.compression.max_decoded_bytes, codec.compression.max_payloads) == (1 << 20, 5)
