@@ -172,16 +172,23 @@ def docs(session: nox.Session) -> None:
     )
 
 
+LONG_BENCHMARKS = ("soak",)
+"""Benchmarks that ``nox -s bench`` runs only when they are named."""
+
+
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Measure what the SDK costs against plain temporalio and libraries, side by side.
 
-    ``nox -s bench -- worker`` runs only ``benchmarks/worker.py``.
+    ``nox -s bench -- worker`` runs only ``benchmarks/worker.py``; the soak benchmark
+    (about half an hour) runs only when named: ``nox -s bench -- soak``.
     """
     session.install("-e", ".[testing,tracing]")
     benchmarks = sorted(Path("benchmarks").glob("[!_]*.py"))
     if session.posargs:
         benchmarks = [path for path in benchmarks if path.stem in session.posargs]
+    else:
+        benchmarks = [path for path in benchmarks if path.stem not in LONG_BENCHMARKS]
     for benchmark in benchmarks:
         session.run("python", str(benchmark))
 

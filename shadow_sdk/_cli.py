@@ -119,6 +119,7 @@ def codec_server(settings: ShadowSettings, args: argparse.Namespace) -> int:
         anonymous_role=role,
         cors_origins=settings.codec_server_cors_origins,
         max_body_bytes=settings.codec_server_max_body_bytes,
+        max_payloads=settings.codec_max_payloads,
     )
     if role is not None:
         logger.warning("requests without a token get role %r: for local development only", role)

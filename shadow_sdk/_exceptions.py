@@ -9,7 +9,8 @@ narrowly::
     ├── ShutdownTimeoutError   a worker did not stop within its hard cap
     ├── CodecError             a payload cannot be encrypted or decrypted
     │   ├── UnknownKeyError    no key with the payload's key id
-    │   └── DecryptionError    the payload is truncated, altered or wrongly keyed
+    │   ├── DecryptionError    the payload is truncated, altered or wrongly keyed
+    │   └── CodecLimitError    too many payloads, or too many bytes decoded, at once
     └── AuthError              a caller is not let in
         ├── TokenError         the token is missing, malformed or not valid
         └── PermissionDenied   the token is valid but its roles do not allow the call
@@ -106,6 +107,28 @@ class UnknownKeyError(CodecError):
 
 class DecryptionError(CodecError):
     """The payload is truncated, was altered, or was encrypted with another key of that id."""
+
+
+class CodecLimitError(CodecError):
+    """Decoding would pass a limit: too many payloads at once, or too many bytes decoded.
+
+    Raised before the work is done or as soon as the limit is passed, so that a
+    request or a history made to exhaust memory (many payloads, or compressed
+    data that inflates far) costs no more than the limit. The codec server
+    answers it with 413.
+
+    Attributes:
+        limit: The limit that would be passed.
+        setting: The environment variable that sets it, for example
+            ``CODEC_MAX_DECODED_BYTES``.
+    """
+
+    def __init__(self, reason: str, *, limit: int, setting: str) -> None:
+        self.key_id = None
+        self.reason = reason
+        self.limit = limit
+        self.setting = setting
+        ShadowError.__init__(self, f"cannot decode payloads: {reason} ({setting}={limit})")
 
 
 class AuthError(ShadowError):

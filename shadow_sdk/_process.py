@@ -10,14 +10,20 @@ import traceback
 from collections.abc import Coroutine
 from typing import Any, NoReturn
 
+from shadow_sdk._exceptions import SettingsError
+
 _INTERRUPTED = 130  # The shell's status for a process ended by SIGINT.
+_BAD_SETTINGS = 2  # As argparse exits on a bad command line.
 
 
 def run_and_exit(main: Coroutine[Any, Any, int | None]) -> NoReturn:
     """Run ``main`` as the whole process, then exit with its status.
 
-    ``main`` returns the exit status (``None`` counts as 0). An exception it
-    raises is printed and exits 1; ``SystemExit`` keeps its code; Ctrl-C exits 130.
+    ``main`` returns the exit status (``None`` counts as 0). A
+    :class:`~shadow_sdk.SettingsError` it raises is printed without a traceback
+    and exits 2, as invalid settings do when they are read; any other exception
+    is printed with its traceback and exits 1; ``SystemExit`` keeps its code;
+    Ctrl-C exits 130.
 
     The process ends with :func:`os._exit` once logging and the standard streams
     are flushed. A normal interpreter exit can abort with "PyGILState_Release:
@@ -44,6 +50,9 @@ def run_and_exit(main: Coroutine[Any, Any, int | None]) -> NoReturn:
             print(exit_.code, file=sys.stderr)
     except KeyboardInterrupt:
         status = _INTERRUPTED
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        status = _BAD_SETTINGS
     except BaseException:  # Report anything, then exit non-zero.
         traceback.print_exc()
         status = 1

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
+import urllib.parse
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -33,7 +35,7 @@ from shadow_sdk._exceptions import SettingsError
 from shadow_sdk.auth._interceptor import Authorizer
 from shadow_sdk.auth._policy import Policy
 from shadow_sdk.auth._tokens import TokenVerifier, load_jwks
-from shadow_sdk.codec._compression import CompressionCodec
+from shadow_sdk.codec._compression import MAX_DECODED_BYTES, MAX_PAYLOADS, CompressionCodec
 from shadow_sdk.codec._encryption import EncryptionCodec
 from shadow_sdk.codec._keyring import KeyRing, check_key_id, decode_key
 
@@ -41,6 +43,26 @@ HOST_PORT = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(?P<port>\d{
 _NAME = re.compile(r"^[^\s]+$")
 SHUTDOWN_MARGIN = timedelta(seconds=10)
 """What the shutdown cap adds to the graceful timeout when WORKER_SHUTDOWN_TIMEOUT is unset."""
+LEGACY_VARIABLES = {
+    "JWT_SECRET": "set AUTH_HS256_SECRET instead (or AUTH_PUBLIC_KEY_PATH or "
+    "AUTH_JWKS_PATH for tokens signed with a key pair)",
+    "ENCRYPTION_KEY": "set CODEC_KEYS instead, a JSON object of key id to base64 AES-256 "
+    "key (`shadow keygen` makes one), or CODEC_KEYS_DIR",
+    "WORKER_CONCURRENCY": "set WORKER_MAX_CONCURRENT_ACTIVITIES and "
+    "WORKER_MAX_CONCURRENT_WORKFLOW_TASKS instead",
+    "MAX_CACHED_WORKFLOWS": "set WORKER_MAX_CACHED_WORKFLOWS instead",
+    "JAEGER_ENDPOINT": "set OTEL_EXPORTER_OTLP_ENDPOINT instead (OTLP over HTTP, for "
+    "example http://jaeger:4318)",
+    "DATABASE_URL": "Temporal keeps the workflows' state: remove it, or declare a "
+    "`database_url` field in the service's settings if it has a database of its own",
+}
+"""Variables of the system this kit replaces, and what to do instead.
+
+A settings class that declares a field of the same name reads the variable as its
+own; otherwise it is refused, so that a process never runs without the encryption
+or authorization its environment seems to ask for.
+"""
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 def _seconds(value: object) -> object:
@@ -178,6 +200,11 @@ class ShadowSettings(pydantic_settings.BaseSettings):
     """Activities this worker starts per second at most."""
     worker_max_task_queue_activities_per_second: Annotated[float, Field(gt=0)] | None = None
     """Activities all workers of the task queue start per second at most (set on the server)."""
+    worker_connect_timeout: Seconds = timedelta(seconds=10)
+    """How long one attempt to reach Temporal at start-up may take; attempts repeat, with
+    backoff, until one succeeds."""
+    worker_poll_failure_grace: Seconds = timedelta(seconds=30)
+    """How long a worker's polls may fail before ``/ready`` answers 503; 0: at once."""
 
     # Operations: the ops server, logs, traces.
     metrics_host: str = "0.0.0.0"  # noqa: S104  Probes and scrapes come from outside the pod.
@@ -213,6 +240,11 @@ class ShadowSettings(pydantic_settings.BaseSettings):
     """Compress payloads of at least this many bytes before encrypting them; unset: never."""
     codec_encode_failures: bool = True
     """Encrypt failure messages and stack traces too, not only payloads."""
+    codec_max_decoded_bytes: PositiveInt = MAX_DECODED_BYTES
+    """Most bytes that decrypting and decompressing may produce in one decode call (a
+    worker's) or request (the codec server's), all payloads together: 64 MiB."""
+    codec_max_payloads: PositiveInt = MAX_PAYLOADS
+    """Most payloads in one decode call or codec server request: 10,000."""
 
     # Codec server.
     codec_server_host: str = "127.0.0.1"
@@ -296,15 +328,18 @@ class ShadowSettings(pydantic_settings.BaseSettings):
     def _name_invalid_variables(
         cls, data: Any, handler: pydantic.ModelWrapValidatorHandler[Self]
     ) -> Self:
+        legacy = _legacy_problems(cls)
         try:
             settings = handler(data)
         except pydantic.ValidationError as error:
-            raise SettingsError([_describe(cls, problem) for problem in error.errors()]) from None
-        problems = settings._tls_problems() + settings._exclusive_problems()
+            described = [_describe(cls, problem) for problem in error.errors()]
+            raise SettingsError(legacy + described) from None
+        problems = legacy + settings._tls_problems() + settings._exclusive_problems()
         if problems := problems + settings._worker_problems():
             raise SettingsError(problems)
         settings._key_ring = settings._build_key_ring()
         settings._policy = settings._build_policy()
+        settings._check_anonymous_role()
         settings._authorizer = settings._build_authorizer()
         return settings
 
@@ -323,12 +358,42 @@ class ShadowSettings(pydantic_settings.BaseSettings):
             raise ValueError("must not be empty or contain whitespace")
         return name
 
-    @field_validator("worker_graceful_shutdown_timeout")
+    @field_validator("worker_graceful_shutdown_timeout", "worker_connect_timeout")
     @classmethod
     def _check_positive(cls, duration: timedelta) -> timedelta:
         if duration <= timedelta(0):
             raise ValueError("must be more than 0 seconds")
         return duration
+
+    @field_validator("worker_poll_failure_grace")
+    @classmethod
+    def _check_not_negative(cls, duration: timedelta) -> timedelta:
+        if duration < timedelta(0):
+            raise ValueError("must not be negative")
+        return duration
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is None:
+            return None
+        expected = "expected redis://host:6379/0, rediss://host:6380/0 or unix:///path/redis.sock"
+        try:
+            parts = urllib.parse.urlsplit(url.get_secret_value())
+            port = parts.port  # Raises ValueError when it is not a number.
+        except ValueError:
+            raise ValueError(expected) from None
+        if parts.scheme not in _REDIS_SCHEMES:
+            raise ValueError(expected)
+        if parts.scheme == "unix" and not parts.path:
+            raise ValueError(f"{expected}: a unix URL needs the socket's path")
+        if parts.scheme != "unix" and not parts.hostname:
+            raise ValueError(f"{expected}: no host")
+        if port == 0:
+            raise ValueError(f"{expected}: port 0")
+        if importlib.util.find_spec("redis") is None:
+            raise ValueError("needs the redis package: install shadow-sdk[redis]")
+        return url
 
     def _tls_problems(self) -> list[str]:
         problems = []
@@ -361,6 +426,16 @@ class ShadowSettings(pydantic_settings.BaseSettings):
                 "WORKER_SHUTDOWN_TIMEOUT: must be longer than WORKER_GRACEFUL_SHUTDOWN_TIMEOUT "
                 f"({self.worker_graceful_shutdown_timeout.total_seconds():g} s), "
                 "which it caps"
+            )
+        if (
+            self.worker_workflow_task_pollers == 1
+            and not self.worker_poller_autoscaling
+            and self.worker_max_cached_workflows != 0
+        ):
+            problems.append(
+                "WORKER_WORKFLOW_TASK_POLLERS=1: a worker that caches workflows polls its "
+                "sticky queue too and needs at least 2; set 2 or more, or "
+                "WORKER_MAX_CACHED_WORKFLOWS=0"
             )
         if self.worker_tuner == "resource-based":
             problems += [
@@ -397,7 +472,9 @@ class ShadowSettings(pydantic_settings.BaseSettings):
 
     def _build_key_ring(self) -> KeyRing | None:
         if self.codec_keys_dir is not None:
-            return KeyRing.from_directory(self.codec_keys_dir, active=self.codec_active_key_id)
+            return KeyRing.from_directory(
+                self.codec_keys_dir, active=self.codec_active_key_id, variable="CODEC_KEYS_DIR"
+            )
         if self.codec_keys:
             keys = {
                 check_key_id(key_id, source="CODEC_KEYS"): decode_key(
@@ -438,6 +515,15 @@ class ShadowSettings(pydantic_settings.BaseSettings):
             raise SettingsError([f"{where}: {error}"]) from None
         return Authorizer(verifier, self._policy)
 
+    def _check_anonymous_role(self) -> None:
+        role = self.codec_server_anonymous_role
+        if role is not None and role not in self._policy.roles:
+            where = "AUTH_POLICY_PATH" if self.auth_policy_path else "the default policy"
+            raise SettingsError(
+                [f"CODEC_SERVER_ANONYMOUS_ROLE={role!r}: not a role of {where} "
+                 f"({', '.join(sorted(self._policy.roles))})"]
+            )  # fmt: skip
+
     def _build_policy(self) -> Policy:
         if self.auth_policy_path is None:
             return Policy.default()
@@ -476,22 +562,42 @@ class ShadowSettings(pydantic_settings.BaseSettings):
         key_ring = key_ring or self._key_ring
         if key_ring is None:
             return None
-        compression = CompressionCodec(threshold=self.codec_compression_threshold)
-        return EncryptionCodec(key_ring, compression=compression)
+        compression = CompressionCodec(
+            threshold=self.codec_compression_threshold,
+            max_decoded_bytes=self.codec_max_decoded_bytes,
+            max_payloads=self.codec_max_payloads,
+        )
+        return EncryptionCodec(
+            key_ring,
+            compression=compression,
+            max_decoded_bytes=self.codec_max_decoded_bytes,
+            max_payloads=self.codec_max_payloads,
+        )
 
     def codec_server_key_rings(self) -> dict[str, KeyRing]:
         """Key ring by namespace for the codec server.
 
         From ``CODEC_SERVER_KEYS_DIR`` (a key directory per namespace, named after
-        it) if set, else this worker's keys for ``TEMPORAL_NAMESPACE``.
+        it) if set, else this worker's keys for ``TEMPORAL_NAMESPACE``. In a
+        namespace's directory, ``CODEC_ACTIVE_KEY_ID`` names the active key if the
+        directory holds that key, else its ``ACTIVE`` file does.
+
+        Raises:
+            SettingsError: A directory's keys are invalid or its active key unclear.
         """
         if self.codec_server_keys_dir is None:
             return {} if self._key_ring is None else {self.temporal_namespace: self._key_ring}
-        return {
-            directory.name: KeyRing.from_directory(directory)
-            for directory in sorted(self.codec_server_keys_dir.iterdir())
-            if directory.is_dir() and not directory.name.startswith(".")
-        }
+        rings = {}
+        for directory in sorted(self.codec_server_keys_dir.iterdir()):
+            if not directory.is_dir() or directory.name.startswith("."):
+                continue
+            active = self.codec_active_key_id
+            if active is not None and not (directory / active).is_file():
+                active = None  # The setting names a key of other namespaces.
+            rings[directory.name] = KeyRing.from_directory(
+                directory, active=active, variable="CODEC_SERVER_KEYS_DIR"
+            )
+        return rings
 
     def policy(self) -> Policy:
         """The roles and their grants: ``AUTH_POLICY_PATH``, or the default roles."""
@@ -552,6 +658,25 @@ class ShadowSettings(pydantic_settings.BaseSettings):
             server_name=self.temporal_tls_server_name,
             **sources,
         )
+
+
+def _legacy_problems(settings_cls: type[ShadowSettings]) -> list[str]:
+    """The variables of the replaced system that are set but that no field reads."""
+    names = {name.upper() for name in os.environ}
+    env_file = settings_cls.model_config.get("env_file")
+    if env_file is not None:
+        import dotenv  # noqa: PLC0415  pydantic-settings' own dependency, for dotenv files.
+
+        files = [env_file] if isinstance(env_file, (str, Path)) else list(env_file)
+        for file in files:
+            if Path(file).is_file():
+                names |= {name.upper() for name in dotenv.dotenv_values(file)}
+    return [
+        f"{name}: a variable of the system this kit replaces, which this service does not "
+        f"read; {advice}"
+        for name, advice in LEGACY_VARIABLES.items()
+        if name in names and name.lower() not in settings_cls.model_fields
+    ]
 
 
 def _reveal(secret: SecretStr | None) -> str | None:

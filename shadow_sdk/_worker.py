@@ -5,18 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import signal
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import timedelta
 from types import TracebackType
 from typing import Any, Self
 
+import temporalio.api.workflowservice.v1
 import temporalio.client
+import temporalio.service
 import temporalio.worker
 
 from shadow_sdk._client import api_key_watch, connect
 from shadow_sdk._exceptions import SettingsError, ShutdownTimeoutError
 from shadow_sdk._settings import SHUTDOWN_MARGIN, ShadowSettings
-from shadow_sdk.observability import Observability, OpsServer, WorkerState
+from shadow_sdk.observability import Observability, OpsServer, PollHealth, WorkerState
 from shadow_sdk.resilience import shared_state
 
 logger = logging.getLogger("shadow_sdk.worker")
@@ -24,6 +29,9 @@ logger = logging.getLogger("shadow_sdk.worker")
 _SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _STARTUP_CHECK_INTERVAL = 0.01
 _HEALTH_CHECK_TIMEOUT = 2.0
+_POLL_WATCH_INTERVAL = 1.0
+CONNECT_BACKOFF = (1.0, 30.0)
+"""First and longest wait, in seconds, between attempts to reach Temporal at start-up."""
 
 
 class ShadowWorker:
@@ -46,9 +54,12 @@ class ShadowWorker:
     the process at once).
 
     With an ``ops_server``, ``/ready`` and ``/health`` follow the worker's
-    :attr:`state` during :meth:`run`. Used as an async context manager, it polls
-    for the duration of the block and drains on exit, without signal handlers;
-    tests use it that way.
+    :attr:`state` during :meth:`run`. With ``poll_health``, a worker whose polls
+    have failed for longer than ``settings.worker_poll_failure_grace`` is
+    :attr:`~shadow_sdk.observability.WorkerState.STALLED`, not ready, until they
+    go through again. Used as an async context manager, it polls for the
+    duration of the block and drains on exit, without signal handlers; tests use
+    it that way.
 
     Args:
         client: Connected client; its plugins (ShadowPlugin) apply to the worker.
@@ -57,6 +68,9 @@ class ShadowWorker:
         activities: Activity callables to run.
         ops_server: Serves ``/ready`` and ``/health`` from this worker while
             :meth:`run` runs; :func:`run_worker` starts one before it connects.
+        poll_health: Tells whether the worker's polls fail: the
+            :attr:`Observability.polls <shadow_sdk.observability.Observability.polls>`
+            of the runtime the client was connected with.
         **options: Other keyword arguments of :class:`temporalio.worker.Worker`;
             they take precedence over ``settings``.
     """
@@ -69,6 +83,7 @@ class ShadowWorker:
         workflows: Sequence[type] = (),
         activities: Sequence[Callable[..., Any]] = (),
         ops_server: OpsServer | None = None,
+        poll_health: PollHealth | None = None,
         **options: Any,
     ) -> None:
         _check(settings, options)
@@ -77,13 +92,27 @@ class ShadowWorker:
         self.worker = temporalio.worker.Worker(
             client, workflows=workflows, activities=activities, **options
         )
-        self.state = WorkerState.STARTING
         self.ops_server = ops_server
+        self.poll_health = poll_health
+        self._state = WorkerState.STARTING
+        self._stalled = False
         self._shutdown_requested = asyncio.Event()
+        self._poll_watch: asyncio.Task[None] | None = None
+
+    @property
+    def state(self) -> WorkerState:
+        """Where the worker is: starting, polling, stalled, draining or stopped."""
+        if self._state is WorkerState.POLLING and self._polls_failing_too_long():
+            return WorkerState.STALLED
+        return self._state
+
+    @state.setter
+    def state(self, state: WorkerState) -> None:
+        self._state = state
 
     @property
     def ready(self) -> bool:
-        """Whether the worker polls and is not shutting down."""
+        """Whether the worker polls, its polls go through, and it is not shutting down."""
         return self.state is WorkerState.POLLING
 
     async def run(self) -> None:
@@ -102,8 +131,8 @@ class ShadowWorker:
 
     def request_shutdown(self) -> None:
         """Ask :meth:`run` to stop polling and drain; safe to call more than once."""
-        if self.state is WorkerState.POLLING:
-            self.state = WorkerState.DRAINING
+        if self._state is WorkerState.POLLING:
+            self._state = WorkerState.DRAINING
         self._shutdown_requested.set()
 
     async def health(self) -> Mapping[str, Any]:
@@ -136,13 +165,15 @@ class ShadowWorker:
             # The worker failed to start and cancelled us; its exit raises why.
             await self.worker.__aexit__(type(cancelled), cancelled, cancelled.__traceback__)
             raise
-        if self.state is WorkerState.STARTING:
-            self.state = WorkerState.POLLING
+        if self._state is WorkerState.STARTING:
+            self._state = WorkerState.POLLING
         logger.info(
             "worker polling task queue %r in namespace %r",
             self.worker.task_queue,
             self.worker.client.namespace,
         )
+        if self.poll_health is not None:
+            self._poll_watch = asyncio.create_task(self._watch_polls(self.poll_health))
         return self
 
     async def __aexit__(
@@ -151,7 +182,11 @@ class ShadowWorker:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self.state = WorkerState.DRAINING
+        self._state = WorkerState.DRAINING
+        if self._poll_watch is not None:
+            self._poll_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poll_watch
         graceful = self.worker.config(active_config=True)["graceful_shutdown_timeout"]
         cap = self.settings.worker_shutdown_timeout or graceful + SHUTDOWN_MARGIN
         logger.info(
@@ -166,8 +201,38 @@ class ShadowWorker:
                 raise ShutdownTimeoutError(cap)
             await shutdown
         finally:
-            self.state = WorkerState.STOPPED
+            self._state = WorkerState.STOPPED
         logger.info("worker stopped")
+
+    def _polls_failing_too_long(self) -> bool:
+        if self.poll_health is None:
+            return False
+        failing = self.poll_health.failing_for()
+        return failing > 0 and failing >= self.settings.worker_poll_failure_grace.total_seconds()
+
+    async def _watch_polls(self, polls: PollHealth) -> None:
+        """Ask the server whether it answers while polls fail; log when readiness changes."""
+        service = self.worker.client.service_client
+        address = service.config.target_host
+        while True:
+            await asyncio.sleep(_POLL_WATCH_INTERVAL)
+            if polls.failing:
+                with contextlib.suppress(Exception):  # Any failure means: not answering.
+                    await asyncio.wait_for(service.check_health(), _HEALTH_CHECK_TIMEOUT)
+                    polls.server_answered()
+            stalled = self.state is WorkerState.STALLED
+            if stalled and not self._stalled:
+                logger.warning(
+                    "not ready: polls of task queue %r have failed for %.0f s (last: %s); "
+                    "is Temporal at %s (TEMPORAL_ADDRESS) up and reachable?",
+                    self.worker.task_queue,
+                    polls.failing_for(),
+                    polls.last_status or "unknown",
+                    address,
+                )
+            elif self._stalled and not stalled and self._state is WorkerState.POLLING:
+                logger.info("polls go through again: ready")
+            self._stalled = stalled
 
     @contextlib.contextmanager
     def _shutdown_on_signals(self) -> Iterator[None]:
@@ -225,6 +290,7 @@ async def run_worker(
             ``settings`` with the observability runtime, so that its metrics count.
         **options: Other keyword arguments of :class:`temporalio.worker.Worker`.
     """
+    _check(settings, options)  # Before waiting for Temporal: a setting to fix cannot wait.
     async with (
         Observability.install(settings) as observability,
         contextlib.AsyncExitStack() as stack,
@@ -240,7 +306,7 @@ async def run_worker(
                 )
             )
         if client is None:
-            client = await connect(settings, runtime=observability.runtime)
+            client = await _reach_temporal(settings, runtime=observability.runtime)
         await stack.enter_async_context(api_key_watch(client, settings))
         task_queue = options.get("task_queue", settings.temporal_task_queue)
         await stack.enter_async_context(shared_state(settings, name=str(task_queue)))
@@ -250,8 +316,75 @@ async def run_worker(
             workflows=workflows,
             activities=activities,
             ops_server=ops_server,
+            poll_health=observability.polls,
             **options,
         ).run()
+
+
+async def _reach_temporal(settings: ShadowSettings, **options: Any) -> temporalio.client.Client:
+    """Connect as :func:`~shadow_sdk.connect` does, trying again until Temporal answers.
+
+    A worker that starts before Temporal is reachable (refused, a name that does
+    not resolve yet, a port that never answers) keeps trying: each attempt may
+    take ``settings.worker_connect_timeout``, and attempts are 1 s apart at
+    first, doubling up to 30 s. The first failure of a streak is logged as a
+    warning naming the address and ``TEMPORAL_ADDRESS``, the others at debug
+    level; success after failures is logged too. An attempt succeeds once the
+    server describes the namespace.
+
+    Args:
+        settings: Address, namespace and connection settings.
+        **options: Other keyword arguments of :func:`~shadow_sdk.connect`.
+
+    Returns:
+        The connected client.
+
+    Raises:
+        SettingsError: The server answers but has no such namespace
+            (``TEMPORAL_NAMESPACE``); waiting would not help.
+    """
+    address, namespace = settings.temporal_address, settings.temporal_namespace
+    timeout = settings.worker_connect_timeout.total_seconds()
+    delay, longest = CONNECT_BACKOFF
+    failures = 0
+    started = time.monotonic()
+    while True:
+        try:
+            client = await asyncio.wait_for(connect(settings, **options), timeout)
+            await client.workflow_service.describe_namespace(
+                temporalio.api.workflowservice.v1.DescribeNamespaceRequest(namespace=namespace),
+                timeout=timedelta(seconds=timeout),
+            )
+        except temporalio.service.RPCError as error:
+            if error.status == temporalio.service.RPCStatusCode.NOT_FOUND:
+                raise SettingsError(
+                    [f"TEMPORAL_NAMESPACE={namespace!r}: the Temporal service at {address} "
+                     "(TEMPORAL_ADDRESS) has no such namespace"]
+                ) from None  # fmt: skip
+            reason = f"{error.status.name if error.status else 'error'}: {error.message}"
+        except TimeoutError:
+            reason = f"no answer within {timeout:g} s (WORKER_CONNECT_TIMEOUT)"
+        except RuntimeError as error:  # The SDK core's connection errors.
+            reason = str(error)
+        else:
+            if failures:
+                logger.info(
+                    "reached Temporal at %s after %d failed attempts in %.0f s",
+                    address,
+                    failures,
+                    time.monotonic() - started,
+                )
+            return client
+        failures += 1
+        log = logger.warning if failures == 1 else logger.debug
+        log(
+            "cannot reach Temporal at %s (TEMPORAL_ADDRESS): %s; not ready, trying again "
+            "with backoff until it answers",
+            address,
+            reason,
+        )
+        await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311  Not for secrets.
+        delay = min(delay * 2, longest)
 
 
 def _check(settings: ShadowSettings, options: Mapping[str, Any]) -> None:
@@ -290,8 +423,9 @@ def _options_from(settings: ShadowSettings) -> dict[str, Any]:
         ("activity", settings.worker_activity_task_pollers),
     ):
         if settings.worker_poller_autoscaling:
+            # temporalio starts with 5 polls, which must not exceed the maximum.
             options[f"{kind}_task_poller_behavior"] = temporalio.worker.PollerBehaviorAutoscaling(
-                maximum=maximum or 100
+                maximum=maximum or 100, initial=min(5, maximum or 100)
             )
         elif maximum is not None:
             options[f"{kind}_task_poller_behavior"] = temporalio.worker.PollerBehaviorSimpleMaximum(

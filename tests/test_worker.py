@@ -195,6 +195,27 @@ async def test_poller_autoscaling_keeps_the_maximum(
     assert workflow_pollers.maximum == 100
 
 
+async def test_poller_autoscaling_below_five_polls_starts(
+    temporal_client: Client, task_queue: str
+) -> None:
+    """temporalio begins with 5 polls; a smaller maximum used to stop the worker at start."""
+    settings = ShadowSettings(
+        temporal_task_queue=task_queue,
+        worker_poller_autoscaling=True,
+        worker_workflow_task_pollers=2,
+        worker_activity_task_pollers=3,
+    )
+
+    async with ShadowWorker(
+        temporal_client, settings, workflows=[SlowStepWorkflow], activities=[slow_step]
+    ):
+        result = await temporal_client.execute_workflow(
+            SlowStepWorkflow.run, 0.1, id=f"few-polls-{uuid.uuid4()}", task_queue=task_queue
+        )
+
+    assert result == "finished"
+
+
 async def test_the_resource_based_tuner_runs_workflows(
     temporal_client: Client, task_queue: str
 ) -> None:

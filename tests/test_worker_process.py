@@ -27,6 +27,7 @@ from workflows import SlowStepWorkflow, StubbornWorkflow, slow_step
 from shadow_sdk import ShadowPlugin, ShadowSettings, ShadowWorker
 from shadow_sdk.auth import AuthInterceptor, TokenIssuer
 from shadow_sdk.codec import EncryptionCodec, KeyRing
+from shadow_sdk.testing import start_dev_server
 
 WORKER_PROCESS = Path(__file__).with_name("worker_process.py")
 
@@ -258,6 +259,92 @@ async def test_probes_answer_while_the_process_is_still_connecting(
     assert (health["status"], health["ready"]) == ("starting", False)
 
 
+@pytest.mark.parametrize(
+    "address",
+    ["127.0.0.1:{closed_port}", "temporal.invalid:7233"],
+    ids=["refused", "unresolvable"],
+)
+async def test_an_unreachable_temporal_keeps_the_process_live_and_waiting(
+    tmp_path: Path, task_queue: str, address: str
+) -> None:
+    """Refused or not resolvable yet: the worker waits, logging the address once, not ready."""
+    address = address.format(closed_port=free_port())
+    async with worker_process(tmp_path, address, task_queue, WORKER_CONNECT_TIMEOUT="1") as worker:
+        await worker.wait_for_line("cannot reach Temporal at")
+        await asyncio.sleep(3.5)  # Attempts at about 0, 1 and 3 s: a streak of failures.
+        live = await get(worker.ops_port, "/live")
+        ready = await get(worker.ops_port, "/ready")
+        still_running = worker.process.returncode is None
+
+    assert still_running, worker.output
+    assert live == (200, "live\n")
+    assert ready == (503, "not ready: starting\n")
+    assert worker.output.count(f"cannot reach Temporal at {address} (TEMPORAL_ADDRESS)") == 1
+
+
+async def test_a_worker_started_before_temporal_polls_once_temporal_answers(
+    tmp_path: Path, task_queue: str
+) -> None:
+    """A port that never answers, for longer than the connect timeout, then a server on it."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        address = f"127.0.0.1:{port}"
+        async with worker_process(
+            tmp_path, address, task_queue, WORKER_CONNECT_TIMEOUT="1"
+        ) as worker:
+            await worker.wait_for_line("cannot reach Temporal at")
+            await asyncio.sleep(1.5)
+            ready_while_waiting = await get(worker.ops_port, "/ready")
+            silent.close()
+            async with await start_dev_server(port=port) as env:
+                await worker.wait_until_ready()
+                result = await env.client.execute_workflow(
+                    SlowStepWorkflow.run, 0.1, id=f"late-{uuid.uuid4()}", task_queue=task_queue
+                )
+                worker.process.send_signal(signal.SIGTERM)
+                code = await worker.exit_code()
+
+    assert ready_while_waiting == (503, "not ready: starting\n")
+    assert result == "finished"
+    assert code == 0, worker.output
+    assert worker.output.count(f"cannot reach Temporal at {address} (TEMPORAL_ADDRESS)") == 1
+    assert "no answer within 1 s (WORKER_CONNECT_TIMEOUT)" in worker.output
+    assert f"reached Temporal at {address} after" in worker.output
+
+
+async def test_an_unknown_namespace_stops_the_process_with_code_2(
+    dev_server_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    """Waiting cannot create a namespace: that is a setting to fix, named, no traceback."""
+    address = dev_server_env.client.service_client.config.target_host
+    async with worker_process(
+        tmp_path, address, task_queue, TEMPORAL_NAMESPACE="no-such-namespace"
+    ) as worker:
+        code = await worker.exit_code(within=30)
+
+    assert code == 2, worker.output
+    assert (
+        f"TEMPORAL_NAMESPACE='no-such-namespace': the Temporal service at {address} "
+        "(TEMPORAL_ADDRESS) has no such namespace"
+    ) in worker.output
+    assert "Traceback" not in worker.output
+
+
+async def test_a_setting_to_fix_stops_the_process_before_it_waits_for_temporal(
+    tmp_path: Path,
+) -> None:
+    """No task queue: waiting for an unreachable server would only hide it."""
+    address = f"127.0.0.1:{free_port()}"
+    async with worker_process(tmp_path, address, "") as worker:
+        code = await worker.exit_code(within=30)
+
+    assert code == 2, worker.output
+    assert "TEMPORAL_TASK_QUEUE: a worker needs a task queue to poll" in worker.output
+    assert "cannot reach Temporal" not in worker.output
+
+
 async def test_a_taken_metrics_port_stops_the_process_and_names_it(
     tmp_path: Path, task_queue: str
 ) -> None:
@@ -270,8 +357,9 @@ async def test_a_taken_metrics_port_stops_the_process_and_names_it(
         ) as worker:
             code = await worker.exit_code(within=30)
 
-    assert code == 1, worker.output
+    assert code == 2, worker.output
     assert f"METRICS_PORT={port}: cannot listen on 127.0.0.1:{port}" in worker.output
+    assert "Traceback" not in worker.output
 
 
 SECRET_KEY = bytes(range(32))

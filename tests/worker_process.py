@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from workflows import SlowStepWorkflow, StubbornWorkflow, slow_step, stubborn_step
+from workflows import (
+    SlowStepWorkflow,
+    SquaresWorkflow,
+    StubbornWorkflow,
+    shared_square_step,
+    slow_step,
+    square_step,
+    stubborn_step,
+)
 
 from shadow_sdk import ShadowSettings, run_and_exit, run_worker
 
@@ -10,7 +18,7 @@ if __name__ == "__main__":
     run_and_exit(
         run_worker(
             ShadowSettings(),
-            workflows=[SlowStepWorkflow, StubbornWorkflow],
-            activities=[slow_step, stubborn_step],
+            workflows=[SlowStepWorkflow, StubbornWorkflow, SquaresWorkflow],
+            activities=[slow_step, stubborn_step, square_step, shared_square_step],
         )
     )

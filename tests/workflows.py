@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -18,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from shadow_sdk.auth import current_identity
+    from shadow_sdk.resilience import cached, circuit_breaker
 
 
 class Greeting(BaseModel):
@@ -245,3 +247,70 @@ class StubbornWorkflow:
         return await workflow.execute_activity(
             stubborn_step, seconds, start_to_close_timeout=timedelta(seconds=seconds + 30)
         )
+
+
+@workflow.defn
+class SlowFirstTaskWorkflow:
+    """Blocks its first workflow task for ``seconds``, longer than its task timeout.
+
+    The history of a first attempt holds three events (started, task scheduled,
+    task started); a retried task sees more, and does not block again.
+    """
+
+    @workflow.run
+    async def run(self, seconds: float) -> str:
+        if workflow.info().get_current_history_length() <= 3:
+            with workflow.unsafe.sandbox_unrestricted():
+                time.sleep(seconds)  # noqa: ASYNC251  Blocking is the point.
+        return "done"
+
+
+async def _work(seconds: float) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        activity.heartbeat()
+        await asyncio.sleep(0.05)
+
+
+@activity.defn
+async def square_step(index: int, seconds: float) -> int:
+    """Work for ``seconds``, heartbeating, then return ``index`` squared."""
+    await _work(seconds)
+    return index * index
+
+
+@cached(ttl=timedelta(minutes=10))
+async def _shared_square(index: int, seconds: float) -> int:
+    await _work(seconds)
+    return index * index
+
+
+@activity.defn
+async def shared_square_step(index: int, seconds: float) -> int:
+    """As ``square_step``, cached and behind a breaker: Redis shares both when configured."""
+    breaker = circuit_breaker("fault-tests", consecutive_failures=3, open_duration=1)
+    return await breaker.call(_shared_square, index, seconds)
+
+
+@workflow.defn
+class SquaresWorkflow:
+    """Squares ``0 .. steps - 1`` one activity after the other; survives worker and server loss.
+
+    A 2 s heartbeat timeout lets Temporal retry an attempt whose worker died soon.
+    """
+
+    @workflow.run
+    async def run(self, steps: int, seconds: float, shared: bool) -> list[int]:
+        activity_fn = shared_square_step if shared else square_step
+        return [
+            await workflow.execute_activity(
+                activity_fn,
+                args=[index, seconds],
+                start_to_close_timeout=timedelta(seconds=30),
+                heartbeat_timeout=timedelta(seconds=2),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(milliseconds=200), backoff_coefficient=1.0
+                ),
+            )
+            for index in range(steps)
+        ]

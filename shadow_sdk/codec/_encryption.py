@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterable, Sequence
 
@@ -11,8 +12,15 @@ import temporalio.common
 import temporalio.converter
 from cryptography.exceptions import InvalidTag
 
-from shadow_sdk._exceptions import CodecError, DecryptionError
-from shadow_sdk.codec._compression import CompressionCodec
+from shadow_sdk._exceptions import CodecError, CodecLimitError, DecryptionError
+from shadow_sdk.codec._compression import (
+    MAX_DECODED_BYTES,
+    MAX_PAYLOADS,
+    CompressionCodec,
+    DecodeBudget,
+    SoftLimitReached,
+    check_count,
+)
 from shadow_sdk.codec._keyring import KeyRing
 
 ENCODING = b"binary/encrypted"
@@ -23,6 +31,8 @@ CODEC_ERRORS = "shadow_codec_errors"
 """Counter of payloads that failed to decrypt, by ``error`` (``shadow_codec_errors_total``)."""
 NONCE_BYTES = 12
 TAG_BYTES = 16
+INLINE_BYTES = 256 * 1024
+"""Decode calls producing up to this many bytes run on the event loop; larger ones in a thread."""
 
 Payload = temporalio.api.common.v1.Payload
 
@@ -49,6 +59,13 @@ class EncryptionCodec(temporalio.converter.PayloadCodec):
     inflate anything. Without compression configured (the default), the output
     is exactly the samples' format.
 
+    Decoding is bounded: one call takes ``max_payloads`` payloads at most, and
+    decrypting and decompressing them may produce ``max_decoded_bytes`` at most,
+    all together; past either, it raises :class:`~shadow_sdk.CodecLimitError`
+    without going further. A call that produces little (up to
+    :data:`INLINE_BYTES`) runs on the event loop, as a cheap one should; a
+    larger one is handed to a thread, so that it cannot stall the loop.
+
     Args:
         keys: The keys; its active key encrypts.
         compression: Compresses before encrypting; ``None`` neither compresses nor
@@ -56,6 +73,8 @@ class EncryptionCodec(temporalio.converter.PayloadCodec):
         metric_meter: Where to count payloads that fail to decrypt
             (``shadow_codec_errors_total{error}``); :class:`~shadow_sdk.ShadowPlugin`
             sets the meter of the client's runtime when this is ``None``.
+        max_decoded_bytes: Most bytes one decode call may produce, all payloads together.
+        max_payloads: Most payloads one decode call may take.
     """
 
     def __init__(
@@ -64,10 +83,16 @@ class EncryptionCodec(temporalio.converter.PayloadCodec):
         *,
         compression: CompressionCodec | None = None,
         metric_meter: temporalio.common.MetricMeter | None = None,
+        max_decoded_bytes: int = MAX_DECODED_BYTES,
+        max_payloads: int = MAX_PAYLOADS,
     ) -> None:
+        if max_decoded_bytes < 1 or max_payloads < 1:
+            raise ValueError("max_decoded_bytes and max_payloads must be positive")
         self.keys = keys
         self.compression = compression
         self.metric_meter = metric_meter
+        self.max_decoded_bytes = max_decoded_bytes
+        self.max_payloads = max_payloads
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         """See base class."""
@@ -75,7 +100,13 @@ class EncryptionCodec(temporalio.converter.PayloadCodec):
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
         """See base class."""
-        return self.decode_sync(payloads)
+        if sum(len(payload.data) for payload in payloads) <= INLINE_BYTES:
+            budget = DecodeBudget(self.max_decoded_bytes, soft_limit=INLINE_BYTES)
+            try:
+                return self._decode(payloads, budget)
+            except SoftLimitReached:
+                pass  # Larger than it looked (compressed): start again in a thread.
+        return await asyncio.to_thread(self.decode_sync, payloads)
 
     def encode_sync(self, payloads: Iterable[Payload]) -> list[Payload]:
         """Encrypt ``payloads`` without an event loop (tools, benchmarks)."""
@@ -91,9 +122,13 @@ class EncryptionCodec(temporalio.converter.PayloadCodec):
         return encoded
 
     def decode_sync(self, payloads: Iterable[Payload]) -> list[Payload]:
-        """Decrypt ``payloads`` without an event loop (tools, benchmarks)."""
+        """Decrypt ``payloads`` without an event loop (tools, threads, benchmarks)."""
+        return self._decode(list(payloads), DecodeBudget(self.max_decoded_bytes))
+
+    def _decode(self, payloads: Sequence[Payload], budget: DecodeBudget) -> list[Payload]:
         try:
-            return [self._decode_one(payload) for payload in payloads]
+            check_count(payloads, self.max_payloads)
+            return [self._decode_one(payload, budget) for payload in payloads]
         except CodecError as error:
             if self.metric_meter is not None:
                 self.metric_meter.create_counter(
@@ -101,7 +136,7 @@ class EncryptionCodec(temporalio.converter.PayloadCodec):
                 ).add(1, {"error": type(error).__name__})
             raise
 
-    def _decode_one(self, payload: Payload) -> Payload:
+    def _decode_one(self, payload: Payload, budget: DecodeBudget) -> Payload:
         if payload.metadata.get("encoding") != ENCODING:
             return payload
         raw_id = payload.metadata.get(KEY_ID_METADATA)
@@ -127,13 +162,16 @@ class EncryptionCodec(temporalio.converter.PayloadCodec):
                 "authentication failed: the data was altered, or encrypted with another key "
                 "under this id",
             ) from None
+        budget.spend(len(plaintext))
         try:
             inner = Payload.FromString(plaintext)
         except google.protobuf.message.DecodeError:
             raise DecryptionError(key_id, "the decrypted data is not a payload") from None
         if self.compression is not None:
             try:
-                return self.compression.decompress(inner)
+                return self.compression.decompress(inner, budget=budget)
+            except CodecLimitError:
+                raise
             except CodecError as error:
                 raise DecryptionError(key_id, error.reason) from None
         return inner

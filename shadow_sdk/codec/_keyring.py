@@ -107,7 +107,12 @@ class KeyRing:
 
     @classmethod
     def from_directory(
-        cls, directory: Path, *, active: str | None = None, reload_interval: Duration = 1.0
+        cls,
+        directory: Path,
+        *,
+        active: str | None = None,
+        reload_interval: Duration = 1.0,
+        variable: str | None = None,
     ) -> KeyRing:
         """Read one key per file; the file name is the key id.
 
@@ -115,13 +120,20 @@ class KeyRing:
         ``ACTIVE`` in the directory, else the only key. Hidden files (such as the
         ``..data`` links Kubernetes makes) are ignored.
 
+        Args:
+            directory: The key directory.
+            active: Id of the key that encrypts, overriding an ``ACTIVE`` file.
+            reload_interval: See the class.
+            variable: The setting that named the directory (``CODEC_KEYS_DIR``), for
+                error messages.
+
         Raises:
             SettingsError: A key or key id is invalid, or the active key is unclear.
         """
-        keys = _read_directory(directory)
+        source = str(directory) if variable is None else f"{variable}={str(directory)!r}"
+        keys = _read_directory(directory, source if variable is not None else None)
         if active is None and (directory / ACTIVE_FILE).is_file():
             active = (directory / ACTIVE_FILE).read_text().strip()
-        source = str(directory)
         if not keys:
             raise SettingsError([f"{source}: holds no key files"])
         if active is None and len(keys) > 1:
@@ -181,11 +193,12 @@ class KeyRing:
         return f"KeyRing(ids={list(self.ids)}, active={self._active!r})"
 
 
-def _read_directory(directory: Path) -> dict[str, bytes]:
+def _read_directory(directory: Path, source: str | None = None) -> dict[str, bytes]:
     keys = {}
     for path in sorted(directory.iterdir()):
         if path.name.startswith(".") or path.name == ACTIVE_FILE or not path.is_file():
             continue
-        key_id = check_key_id(path.name, source=str(directory))
-        keys[key_id] = decode_key(path.read_text(), key_id=key_id, source=str(path))
+        key_id = check_key_id(path.name, source=source or str(directory))
+        where = str(path) if source is None else f"{source}, file {path}"
+        keys[key_id] = decode_key(path.read_text(), key_id=key_id, source=where)
     return keys

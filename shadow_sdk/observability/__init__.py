@@ -5,12 +5,14 @@ JSON, with workflow and activity context), a Temporal runtime whose metrics, the
 SDK core's and shadow_sdk's, reach one Prometheus registry, and OpenTelemetry
 tracing when an OTLP endpoint is configured. :class:`OpsServer` exposes the
 registry and the worker's probes; :class:`MetricsInterceptor` counts workflows
-and activities.
+and activities; :class:`PollHealth` tells from the SDK core's metrics whether a
+worker's polls reach Temporal.
 """
 
 from shadow_sdk.observability._interceptor import MetricsInterceptor
 from shadow_sdk.observability._logging import JsonFormatter, TextFormatter, configure_logging
 from shadow_sdk.observability._ops_server import OpsServer, Probe, WorkerState
+from shadow_sdk.observability._polls import PollHealth
 from shadow_sdk.observability._prometheus import TemporalMetricsCollector, registry_for
 from shadow_sdk.observability._setup import Observability, create_runtime
 
@@ -19,6 +21,7 @@ __all__ = [
     "MetricsInterceptor",
     "Observability",
     "OpsServer",
+    "PollHealth",
     "Probe",
     "TemporalMetricsCollector",
     "TextFormatter",

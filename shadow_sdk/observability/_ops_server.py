@@ -28,6 +28,9 @@ class WorkerState(enum.StrEnum):
     """Connecting to Temporal, or the worker has not started polling yet."""
     POLLING = "polling"
     """Polling its task queue: the only ready state."""
+    STALLED = "stalled"
+    """Polling, but every poll has failed for longer than ``WORKER_POLL_FAILURE_GRACE``:
+    Temporal is unreachable or refuses the worker. Ready again once polls go through."""
     DRAINING = "draining"
     """Shutting down: no longer polling, in-flight activities finishing."""
     STOPPED = "stopped"
@@ -51,8 +54,9 @@ class OpsServer:
     * ``/metrics``: the registry in Prometheus text format.
     * ``/live``: 200 whenever the process's event loop answers.
     * ``/ready``: 200 only while the watched worker polls; 503 before (while
-      connecting, before the first poll) and from the moment shutdown starts,
-      so that a rollout waits for new pods and stops counting draining ones.
+      connecting, before the first poll), while its polls have been failing for
+      longer than a grace period, and from the moment shutdown starts, so that
+      a rollout waits for new pods and stops counting draining or cut-off ones.
     * ``/health``: a JSON summary: state, the worker's details, uptime and
       versions. It never contains settings, so no secret can leak through it.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import math
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import prometheus_client
@@ -24,6 +24,8 @@ BUFFER_SIZE = 100_000
 """Metric updates the SDK core may hold before they are drained."""
 
 Labels = tuple[tuple[str, str], ...]
+Listener = Callable[[Sequence[tuple[str, Labels, float]]], None]
+"""Called with the ``(name, labels, value)`` updates of one drain, in order."""
 
 
 @dataclass
@@ -67,20 +69,52 @@ class TemporalMetricsCollector(prometheus_client.registry.Collector):
     def __init__(self, buffer: temporalio.runtime.MetricBuffer) -> None:
         self._buffer = buffer
         self._lock = threading.Lock()
-        # The core hands out the same metric and attribute objects for the same metric
-        # and attribute set; caching by id() is safe as the caches keep them alive.
-        self._meta: dict[int, tuple[temporalio.runtime.BufferedMetric, _Meta]] = {}
-        self._labels: dict[int, tuple[temporalio.common.MetricAttributes, Labels]] = {}
+        # Keyed by what is exported, so the tables grow with the series, never with the
+        # number of metric handles or attribute sets the core hands out (a new one per
+        # handle made, for instance per workflow run).
+        self._meta: dict[str, _Meta] = {}
         self._counters: dict[tuple[str, Labels], float] = {}
         self._gauges: dict[tuple[str, Labels], float] = {}
         self._histograms: dict[tuple[str, Labels], _Histogram] = {}
+        self._listeners: list[Listener] = []
+
+    @property
+    def entries(self) -> int:
+        """Entries in the collector's tables: one per metric family and one per series.
+
+        What the collector holds grows with this number, which is bounded by what
+        ``/metrics`` exports, and not with the number of workflows or activities run.
+        """
+        with self._lock:
+            return len(self._meta) + len(self._counters) + len(self._gauges) + len(self._histograms)
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener`` with the ``(name, labels, value)`` updates of every drain.
+
+        Listeners run under the collector's lock, in the thread that drains; they must
+        be quick and must not call back into the collector.
+        """
+        with self._lock:
+            self._listeners.append(listener)
 
     def drain(self) -> None:
         """Apply every buffered update; call it often enough that the buffer never fills."""
         with self._lock:
-            for update in self._buffer.retrieve_updates():
-                meta = self._meta_of(update.metric)
-                key = (meta.name, self._labels_of(update.attributes))
+            updates = self._buffer.retrieve_updates()
+            # The core hands out one object per metric handle and attribute set, the same
+            # across updates: resolving each once per drain saves most of the work, and
+            # nothing is kept past the drain (ids are only unique while the updates live).
+            metas: dict[int, _Meta] = {}
+            labels_of: dict[int, Labels] = {}
+            drained: list[tuple[str, Labels, float]] = []
+            for update in updates:
+                meta = metas.get(id(update.metric))
+                if meta is None:
+                    meta = metas[id(update.metric)] = self._meta_of(update.metric)
+                labels = labels_of.get(id(update.attributes))
+                if labels is None:
+                    labels = labels_of[id(update.attributes)] = _labels(update.attributes)
+                key = (meta.name, labels)
                 value = float(update.value)
                 if meta.kind == temporalio.runtime.BUFFERED_METRIC_KIND_COUNTER:
                     self._counters[key] = self._counters.get(key, 0.0) + value
@@ -90,13 +124,17 @@ class TemporalMetricsCollector(prometheus_client.registry.Collector):
                     bounds = BUCKETS_SECONDS if meta.name.endswith("_seconds") else BUCKETS_OTHER
                     histogram = self._histograms.setdefault(key, _Histogram(bounds))
                     histogram.observe(value)
+                if self._listeners:
+                    drained.append((meta.name, labels, value))
+            for listener in self._listeners:
+                listener(drained)
 
     def collect(self) -> Iterator[Metric]:
         """See base class."""
         self.drain()
         with self._lock:
             families: dict[str, Metric] = {}
-            for _, meta in self._meta.values():
+            for meta in self._meta.values():
                 typ = {0: "counter", 1: "gauge"}.get(meta.kind, "histogram")
                 families.setdefault(meta.name, Metric(meta.name, meta.description, typ))
             for (name, labels), value in self._counters.items():
@@ -108,23 +146,17 @@ class TemporalMetricsCollector(prometheus_client.registry.Collector):
         yield from families.values()
 
     def _meta_of(self, metric: temporalio.runtime.BufferedMetric) -> _Meta:
-        cached = self._meta.get(id(metric))
-        if cached is not None:
-            return cached[1]
         name = metric.name
         if metric.unit == "s" and not name.endswith("_seconds"):
             name += "_seconds"
-        meta = _Meta(name, metric.kind, metric.description or name)
-        self._meta[id(metric)] = (metric, meta)
+        meta = self._meta.get(name)
+        if meta is None:
+            meta = self._meta[name] = _Meta(name, metric.kind, metric.description or name)
         return meta
 
-    def _labels_of(self, attributes: temporalio.common.MetricAttributes) -> Labels:
-        cached = self._labels.get(id(attributes))
-        if cached is not None:
-            return cached[1]
-        labels = tuple(sorted((key, _label_value(value)) for key, value in attributes.items()))
-        self._labels[id(attributes)] = (attributes, labels)
-        return labels
+
+def _labels(attributes: temporalio.common.MetricAttributes) -> Labels:
+    return tuple(sorted((key, _label_value(value)) for key, value in attributes.items()))
 
 
 def _add_histogram(

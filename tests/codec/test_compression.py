@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import os
 import zlib
 
@@ -8,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from temporalio.api.common.v1 import Payload
 
-from shadow_sdk import CodecError
+from shadow_sdk import CodecError, CodecLimitError
 from shadow_sdk.codec import CompressionCodec, EncryptionCodec, KeyRing
+from shadow_sdk.codec._encryption import INLINE_BYTES
 
 
 async def test_compresses_large_payloads_only() -> None:
@@ -107,3 +109,58 @@ async def test_any_payload_round_trips(data: bytes, threshold: int) -> None:
     payload = Payload(metadata={"encoding": b"binary/plain"}, data=data)
 
     assert await codec.decode(await codec.encode([payload])) == [payload]
+
+
+def zeros(size: int) -> Payload:
+    """A payload of ``size`` zero bytes: compresses about a thousandfold."""
+    return Payload(metadata={"encoding": b"binary/plain"}, data=bytes(size))
+
+
+async def test_one_call_inflates_no_more_than_its_budget_in_all() -> None:
+    """Each payload is under max_size, together they are over: refused, naming the setting."""
+    codec = CompressionCodec(threshold=0, max_size=1 << 20, max_decoded_bytes=3 << 20)
+    compressed = await codec.encode([zeros(900_000)] * 4)
+
+    assert await codec.decode(compressed[:3]) == [zeros(900_000)] * 3
+    with pytest.raises(CodecLimitError, match="CODEC_MAX_DECODED_BYTES=3145728") as refused:
+        await codec.decode(compressed)
+    assert refused.value.limit == 3 << 20
+
+
+async def test_one_call_takes_no_more_payloads_than_allowed() -> None:
+    codec = CompressionCodec(threshold=None, max_payloads=100)
+
+    assert len(await codec.decode([Payload()] * 100)) == 100
+    with pytest.raises(CodecLimitError, match="101 payloads at once.*CODEC_MAX_PAYLOADS=100"):
+        await codec.decode([Payload()] * 101)
+
+
+async def test_the_budget_spans_encryption_and_compression() -> None:
+    """Sealed bombs, each within max_size, are refused together once the call's budget is spent."""
+    keys = KeyRing({"k1": bytes(32)})
+    sealer = EncryptionCodec(keys, compression=CompressionCodec(threshold=0))
+    sealed = await sealer.encode([zeros(2 << 20)] * 8)
+    codec = EncryptionCodec(
+        keys, compression=CompressionCodec(threshold=None), max_decoded_bytes=10 << 20
+    )
+
+    assert len(await codec.decode(sealed[:4])) == 4
+    with pytest.raises(CodecLimitError, match="more than 10485760 bytes decoded at once"):
+        await codec.decode(sealed)
+
+
+async def test_a_large_decode_leaves_the_event_loop_free() -> None:
+    """A payload that inflates far is decoded in a thread: a small one finishes meanwhile."""
+    keys = KeyRing({"k1": bytes(32)})
+    codec = EncryptionCodec(keys, compression=CompressionCodec(threshold=0))
+    [large] = await codec.encode([zeros(60 << 20)])
+    [small] = await codec.encode([zeros(10)])
+    assert len(large.data) < INLINE_BYTES  # Small on the wire: only inflating shows its size.
+
+    decoding = asyncio.create_task(codec.decode([large]))
+    await asyncio.sleep(0)  # The large decode starts, finds it is large, goes to a thread.
+    assert await codec.decode([small]) == [zeros(10)]
+    finished_first = decoding.done()
+
+    assert await decoding == [zeros(60 << 20)]
+    assert not finished_first

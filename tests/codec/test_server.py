@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import io
 import json
-from collections.abc import AsyncIterator, Callable
+import threading
+import zlib
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import aiohttp
@@ -14,7 +18,7 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
 from shadow_sdk.auth import AuthInterceptor, Authorizer, Policy, TokenIssuer, TokenVerifier
-from shadow_sdk.codec import EncryptionCodec, KeyRing, create_codec_server
+from shadow_sdk.codec import CompressionCodec, EncryptionCodec, KeyRing, create_codec_server
 
 SECRET = "codec-server-test-secret-32-bytes!"
 ISSUER = TokenIssuer(hs256_secret=SECRET)
@@ -347,3 +351,143 @@ async def test_the_policy_may_differ_from_the_verifiers() -> None:
         reply = await post("/decode", body(await encrypted()), headers={"X-Namespace": "orders"})
 
         assert reply.status == 403
+
+
+async def test_too_many_payloads_are_refused_before_they_are_all_read() -> None:
+    """Millions of empty payloads fit in a small body; past max_payloads the answer is 413."""
+    async for post in serve(max_payloads=1000):
+        many = '{"payloads": [' + ",".join(["{}"] * 200_000) + "]}"
+        refused = await post("/decode", many, headers={**ORDERS, **bearer("viewer")})
+        allowed = await post(
+            "/decode", body(*[PLAIN] * 1000), headers={**ORDERS, **bearer("viewer")}
+        )
+
+        assert refused.status == 413
+        assert json.loads(refused.text_body)["error"] == (
+            "more than 1000 payloads in one request (CODEC_MAX_PAYLOADS=1000)"
+        )
+        assert allowed.status == 200
+        assert len(parse(allowed.text_body)) == 1000
+
+
+async def test_payloads_decoding_past_the_budget_are_refused() -> None:
+    """Sealed zlib payloads, each within the per-payload cap, past the request's budget: 413."""
+    keys = KeyRing({"orders-key": bytes(32)})
+    sealer = EncryptionCodec(keys, compression=CompressionCodec(threshold=0))
+    sealed = await sealer.encode([Payload(data=bytes(4 << 20))] * 5)
+    bounded = EncryptionCodec(
+        keys, compression=CompressionCodec(threshold=None), max_decoded_bytes=16 << 20
+    )
+    server = TestServer(
+        create_codec_server({"orders": bounded}, authorizer=None, anonymous_role="viewer"),
+        host="127.0.0.1",
+    )
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            reply = await session.post(
+                server.make_url("/decode"), data=body(*sealed), headers=ORDERS
+            )
+            error = (await reply.json())["error"]
+    finally:
+        await server.close()
+
+    assert reply.status == 413
+    assert error == (
+        "cannot decode payloads: more than 16777216 bytes decoded at once "
+        "(CODEC_MAX_DECODED_BYTES=16777216)"
+    )
+
+
+async def test_encode_refuses_payloads_already_compressed(post: Post) -> None:
+    """Compressed by the caller, a payload would be sealed as is and inflated by every decode."""
+    bomb = Payload(metadata={"encoding": b"binary/zlib"}, data=zlib.compress(bytes(1 << 20)))
+
+    reply = await post("/encode", body(PLAIN, bomb), headers={**ORDERS, **bearer("operator")})
+
+    assert reply.status == 400
+    assert json.loads(reply.text_body)["error"].startswith(
+        "payload 1 is already compressed (binary/zlib)"
+    )
+
+
+class HoldingCodec(EncryptionCodec):
+    """An EncryptionCodec that holds a large request's decode until a small one went through.
+
+    Were requests decoded on the event loop, the small one could not even be read
+    while the large one is held: the hold would run out, with ``small_first`` false.
+    """
+
+    def __init__(self, keys: KeyRing) -> None:
+        super().__init__(keys)
+        self.large_started = threading.Event()
+        self.small_decoded = threading.Event()
+        self.small_first = False
+
+    def decode_sync(self, payloads: Iterable[Payload]) -> list[Payload]:
+        payloads = list(payloads)
+        if len(payloads) > 1:
+            self.large_started.set()
+            self.small_first = self.small_decoded.wait(timeout=20)
+        else:
+            self.small_decoded.set()
+        return super().decode_sync(payloads)
+
+
+async def test_a_small_request_is_answered_while_a_large_one_is_decoded() -> None:
+    """Decoding runs in threads: a large request does not hold the others up."""
+    codec = HoldingCodec(KeyRing({"orders-key": bytes(32)}))
+    sealed = await codec.encode([Payload(data=bytes(1024))] * 1000)
+    [one] = await codec.encode([PLAIN])
+    server = TestServer(
+        create_codec_server({"orders": codec}, authorizer=None, anonymous_role="viewer"),
+        host="127.0.0.1",
+    )
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def decode(payloads: list[Payload]) -> list[Payload]:
+                url = server.make_url("/decode")
+                data = io.BytesIO(body(*payloads).encode())
+                async with session.post(url, data=data, headers=ORDERS) as reply:
+                    assert reply.status == 200
+                    return parse(await reply.text())
+
+            large = asyncio.create_task(decode(sealed))
+            async with asyncio.timeout(30):
+                while not codec.large_started.is_set():
+                    await asyncio.sleep(0.001)
+            small = await decode([one])
+            large_done_first = large.done()
+            assert len(await large) == 1000
+    finally:
+        await server.close()
+
+    assert small == [PLAIN]
+    assert codec.small_first
+    assert not large_done_first
+
+
+async def test_refusals_are_logged_without_the_token(
+    post: Post, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 401 says why in the log; a request from an origin not configured is logged too."""
+    forged = FOREIGN_TOKEN
+    await post(
+        "/decode",
+        "{}",
+        headers={**ORDERS, "Authorization": f"Bearer {forged}", "Origin": "http://localhost:8233"},
+    )
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert any(
+        "codec server refused POST '/decode' from 127.0.0.1: 401" in message for message in messages
+    ), messages
+    assert any(
+        "origin 'http://localhost:8233' is not in CODEC_SERVER_CORS_ORIGINS "
+        "(http://127.0.0.1:8233)" in message
+        for message in messages
+    ), messages
+    assert forged not in caplog.text
+    assert forged.split(".")[2] not in caplog.text

@@ -7,12 +7,20 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from scrape import Scrape, scrape
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.worker import Replayer
-from workflows import OutcomeWorkflow, SlowStepWorkflow, flaky_step, slow_step
+from workflows import (
+    OutcomeWorkflow,
+    SlowFirstTaskWorkflow,
+    SlowStepWorkflow,
+    flaky_step,
+    slow_step,
+)
 
 from shadow_sdk import ShadowPlugin, ShadowSettings, ShadowWorker
 from shadow_sdk.auth import AuthInterceptor, Authorizer, Policy, TokenVerifier
@@ -34,6 +42,7 @@ class Observed:
 
     client: Client
     port: int
+    collector: TemporalMetricsCollector
 
     async def scrape(self) -> Scrape:
         return await scrape(self.port)
@@ -47,12 +56,12 @@ def plugin() -> ShadowPlugin:
 @pytest.fixture
 async def observed(plugin: ShadowPlugin) -> AsyncIterator[Observed]:
     runtime, buffer = create_runtime()
-    registry = registry_for(TemporalMetricsCollector(buffer))
+    collector = TemporalMetricsCollector(buffer)
     async with (
         await start_dev_server(plugin=plugin, runtime=runtime) as env,
-        OpsServer(registry=registry, host="127.0.0.1", port=0) as ops_server,
+        OpsServer(registry=registry_for(collector), host="127.0.0.1", port=0) as ops_server,
     ):
-        yield Observed(env.client, ops_server.port)
+        yield Observed(env.client, ops_server.port, collector)
 
 
 async def run_to_the_end(handle: WorkflowHandle[OutcomeWorkflow, str]) -> None:
@@ -101,6 +110,79 @@ async def test_counts_each_workflow_outcome_and_activity_attempt_once(
                  "shadow_activities_total", "shadow_activity_duration_seconds_count"):  # fmt: skip
         for labels in metrics.label_sets(name):
             assert set(labels) <= BOUNDED_LABELS, labels
+
+
+async def test_a_run_whose_first_task_timed_out_counts_once(
+    observed: Observed, task_queue: str
+) -> None:
+    """The first task outlasts its 1 s timeout; the retried task runs the code again, live."""
+    client = observed.client
+    async with ShadowWorker(
+        client, ShadowSettings(temporal_task_queue=task_queue), workflows=[SlowFirstTaskWorkflow]
+    ):
+        handle = await client.start_workflow(
+            SlowFirstTaskWorkflow.run,
+            1.5,
+            id=f"slow-first-task-{uuid.uuid4()}",
+            task_queue=task_queue,
+            task_timeout=timedelta(seconds=1),
+        )
+        assert await handle.result() == "done"
+    events = [event.event_type for event in (await handle.fetch_history()).events]
+
+    metrics = await observed.scrape()
+
+    assert EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT in events
+    workflow = {"workflow_type": "SlowFirstTaskWorkflow", "task_queue": task_queue}
+    assert metrics.value("shadow_workflows_started_total", **workflow) == 1
+    assert metrics.value("shadow_workflows_closed_total", outcome="completed", **workflow) == 1
+
+
+async def test_the_collector_holds_one_entry_per_exported_series(
+    observed: Observed, task_queue: str
+) -> None:
+    """Many workflows later, the collector holds what /metrics shows and nothing per run."""
+    client = observed.client
+
+    async def run(count: int) -> None:
+        await asyncio.gather(
+            *(
+                client.execute_workflow(
+                    OutcomeWorkflow.run,
+                    "complete",
+                    id=f"bounded-{uuid.uuid4()}",
+                    task_queue=task_queue,
+                )
+                for _ in range(count)
+            )
+        )
+
+    async with ShadowWorker(
+        client,
+        ShadowSettings(temporal_task_queue=task_queue),
+        workflows=[OutcomeWorkflow],
+        activities=[flaky_step],
+    ):
+        await run(20)
+        observed.collector.drain()
+        after_some = observed.collector.entries
+        await run(150)
+        observed.collector.drain()
+        after_many = observed.collector.entries
+        metrics = await observed.scrape()
+
+    ours = ("temporal_", "shadow_")
+    families = [name for name in metrics.types if name.startswith(ours)]
+    # One sample per series: a counter's _total, a gauge, a histogram's _count.
+    series = [
+        sample
+        for sample in metrics.samples
+        if sample.name.startswith(ours) and not sample.name.endswith(("_bucket", "_sum"))
+    ]
+    assert after_many == len(families) + len(series)
+    # A loaded machine may add a series late (a failed or retried task's counter); what
+    # is kept per workflow would add 150 or more.
+    assert after_many - after_some < 20
 
 
 async def test_replaying_a_history_counts_nothing(observed: Observed, task_queue: str) -> None:

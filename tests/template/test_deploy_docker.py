@@ -459,7 +459,7 @@ def test_mounted_files_exist_and_agree(stack: Stack) -> None:
 def test_worker_connects_to_services_of_the_stack(stack: Stack) -> None:
     """The worker's addresses name services of this file; its namespace is the one created."""
     environment = stack.services["worker"]["environment"]
-    addresses = [environment["TEMPORAL_ADDRESS"]]
+    addresses = [environment["TEMPORAL_ADDRESS"], environment["REDIS_URL"]]
     if stack.answers["tracing"]:
         addresses.append(environment["OTEL_EXPORTER_OTLP_ENDPOINT"])
 
