@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import warnings
 from pathlib import Path
 from typing import Any
 
 import copier
+from repositories import git
 
 ROOT = Path(__file__).resolve().parents[2]
 SDK_FROM_CHECKOUT = {"sdk_source": "checkout", "sdk_checkout": str(ROOT)}
@@ -42,12 +42,3 @@ def template_repository(destination: Path) -> Path:
     git(destination, "add", "--all")
     git(destination, "commit", "--quiet", "--message=template")
     return destination
-
-
-def git(repository: Path, *args: str) -> None:
-    """Run git in ``repository`` with a throwaway identity, failing on an error."""
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@localhost", *args],
-        cwd=repository,
-        check=True,
-    )

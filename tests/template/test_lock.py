@@ -5,45 +5,13 @@ Each test runs the service's own ``nox -s lint``, which syncs only ruff, so it i
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from rendering import SDK_FROM_CHECKOUT, render
+from services import run, tool
 
-# Read before any test hides HOME: the services install from the usual uv cache.
-UV_CACHE = os.environ.get("UV_CACHE_DIR") or str(
-    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "uv"
-)
 OWN_DEPENDENCY = '  "pydantic>=2.11",\n  "httpx>=0.27",\n'
-
-
-def tool(name: str) -> str:
-    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
-    if found is None:
-        pytest.fail(f"{name} is not installed next to {sys.executable} or on PATH")
-    return found
-
-
-def run(service: Path, *command: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """``command`` in the service, as from a developer's shell: none of this test's venv."""
-    environment = {
-        **{name: value for name, value in os.environ.items() if name not in {"VIRTUAL_ENV", "CI"}},
-        "UV_CACHE_DIR": UV_CACHE,
-        **env,
-    }
-    return subprocess.run(
-        command,
-        cwd=service,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
 
 
 @pytest.fixture

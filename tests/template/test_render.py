@@ -384,7 +384,9 @@ def test_a_relative_template_path_is_refused_with_the_fix(
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with pytest.raises(ValueError, match="Validation error for question 'project_name'") as info:
+        with pytest.raises(
+            ValueError, match="Validation error for question 'project_name'"
+        ) as info:
             copier.run_copy(path, str(tmp_path / "service"), defaults=True, quiet=True)
 
     assert f"The template's path '{path}' is relative" in str(info.value)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -33,34 +32,22 @@ import copier
 import pytest
 import yaml
 from repositories import copy_of_checkout, git
+from services import run as run_in
+from services import tool
 
 RELEASE = "v0.7.0"
 # The service's own tests need the task processing example only: it has workflow,
 # activity and end-to-end command tests, and keeps this module at about a minute a route.
 ANSWERS = {"examples": ["task_processing"], "deployment": []}
-# Read before any test hides HOME: the services install from the usual uv cache.
-UV_CACHE = os.environ.get("UV_CACHE_DIR") or str(
-    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "uv"
-)
 
 
 def uv() -> str:
-    found = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
-    if found is None:
-        pytest.fail(f"uv is not installed next to {sys.executable} or on PATH")
-    return found
+    return tool("uv")
 
 
 def run(*command: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run ``command`` as a developer's shell would: no virtualenv of the kit's, its uv cache."""
-    environment = {
-        **{name: value for name, value in os.environ.items() if name != "VIRTUAL_ENV"},
-        "UV_CACHE_DIR": UV_CACHE,
-        **env,
-    }
-    result = subprocess.run(
-        command, cwd=cwd, env=environment, capture_output=True, text=True, check=False, timeout=600
-    )
+    """Run ``command`` in ``cwd`` as a developer would; fail with its output if it fails."""
+    result = run_in(cwd, *command, **env)
     assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout}\n{result.stderr}"
     return result
 

@@ -31,12 +31,10 @@ import copier
 import pytest
 import yaml
 from rendering import ROOT, SDK_FROM_CHECKOUT
+from repositories import git
+from services import run, tool
 
 FULL_NOX = os.environ.get("SHADOW_UPDATE_FULL_NOX") == "1"
-# Read before any test hides HOME: the updated services install from the usual uv cache.
-UV_CACHE = os.environ.get("UV_CACHE_DIR") or str(
-    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "uv"
-)
 PACKAGE = "src/example_worker"
 OLD_ALERTS = "deploy/observability/alerts.yml"
 NEW_ALERTS = "deploy/observability/rules/alerts.yml"
@@ -45,16 +43,6 @@ MARKERS = ("<" * 7, "=" * 7, ">" * 7)
 
 
 # --- Building the template's releases --------------------------------------------------
-
-
-def git(repository: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@localhost", *args],
-        cwd=repository,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
 
 
 def commit(repository: Path, message: str) -> None:
@@ -544,51 +532,12 @@ def clone(service: Path, destination: Path) -> Path:
 # --- Running the service's checks ------------------------------------------------------
 
 
-def uv_command(tools: Path) -> str:
-    """uv beside this Python or on PATH."""
-    if uv := shutil.which("uv", path=str(tools)) or shutil.which("uv"):
-        return uv
-    pytest.fail(f"uv is not installed next to {sys.executable} or on PATH")
-
-
-def nox_command(tools: Path) -> list[str]:
-    """nox beside this Python or on PATH; otherwise nox run by uv (from its cache, once cached)."""
-    if nox := shutil.which("nox", path=str(tools)) or shutil.which("nox"):
-        return [nox]
-    if uv := shutil.which("uv", path=str(tools)) or shutil.which("uv"):
-        # `nox -s tests` installs uv but not nox, and runs nox from outside its PATH.
-        return [uv, "tool", "run", "--python", sys.executable, "--from", "nox>=2025.5.1", "nox"]
-    pytest.fail(f"neither nox nor uv is installed next to {sys.executable} or on PATH")
-
-
 def run_nox(service: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """The service's own `nox`, with the nox and uv installed beside this Python."""
-    tools = Path(sys.executable).parent
-    env = {
-        **{name: value for name, value in os.environ.items() if name != "VIRTUAL_ENV"},
-        "PATH": f"{tools}{os.pathsep}{os.environ['PATH']}",
-        "UV_CACHE_DIR": UV_CACHE,
-    }
-    # What the service's README says to do after an update: lock, then check.
-    lock = subprocess.run(
-        [uv_command(tools), "lock", "--quiet"],
-        cwd=service,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    """The service's own `nox` after `uv lock`, as its README asks after an update."""
+    lock = run(service, tool("uv"), "lock", "--quiet")
     if lock.returncode:
         return lock
-    return subprocess.run(
-        [*nox_command(tools), *args],
-        cwd=service,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    return run(service, tool("nox"), *args, timeout=900)
 
 
 # --- The update of an edited service ---------------------------------------------------
@@ -773,13 +722,7 @@ def test_an_example_removed_by_answer_goes_without_a_conflict(
 
 
 def preflight(service: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "tools/preflight.py"],
-        cwd=service,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return run(service, sys.executable, "tools/preflight.py")
 
 
 def test_an_example_deleted_by_hand_is_named_then_reconciled(
