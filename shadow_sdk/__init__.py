@@ -29,6 +29,7 @@ from shadow_sdk._settings import Seconds, ShadowSettings
 from shadow_sdk._worker import ShadowWorker, run_worker
 
 __version__ = _version("shadow-sdk")
+"""The version of the installed ``shadow-sdk`` distribution."""
 
 __all__ = [
     "AuthError",

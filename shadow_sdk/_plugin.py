@@ -27,11 +27,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("shadow_sdk.plugin")
 
-# The third-party libraries shadow_sdk imports. Passed through the workflow sandbox so
-# that a workflow module can import shadow_sdk (for Saga, say) without the sandbox
-# re-importing them for every workflow run, or refusing what they do at import time
-# (prometheus_client subclasses urllib's handlers). Token verification, which runs in
-# workflow interceptors, uses jwt and cryptography.
+# The third-party libraries shadow_sdk imports, passed through the workflow sandbox.
+# Token verification, which runs in workflow interceptors, uses jwt and cryptography.
+# The others let a workflow module that imports shadow_sdk without passing it through
+# load at all (prometheus_client subclasses urllib's handlers at import time, which the
+# sandbox refuses); such a module still re-imports shadow_sdk for every workflow run,
+# which is why workflow modules pass shadow_sdk through (docs/plugin.md).
 _PASSTHROUGH = (
     "cryptography",
     "dotenv",
@@ -66,10 +67,10 @@ class ShadowPlugin(temporalio.plugin.SimplePlugin):
     * with ``auth``: the :class:`~shadow_sdk.auth.AuthInterceptor`;
     * the :class:`~shadow_sdk.observability.MetricsInterceptor` on workers
       (``metrics=False`` leaves it out);
-    * the third-party libraries shadow_sdk uses, passed through the workflow
-      sandbox, so that workflow modules can import shadow_sdk (shadow_sdk itself
-      is not passed through: the sandbox still checks its code when workflows
-      call it).
+    * the third-party libraries shadow_sdk imports, passed through the workflow
+      sandbox. shadow_sdk itself is not: a workflow module imports what it uses
+      of it (:class:`~shadow_sdk.resilience.Saga`, the activity presets) inside
+      ``workflow.unsafe.imports_passed_through()``.
 
     They wrap each other in that order: a denied call still shows in its trace,
     and only authorized work counts in the workflow and activity metrics (denials

@@ -12,7 +12,9 @@
 * :func:`shared_state`: share open circuits and cached results between the
   workers of a service through ``REDIS_URL``.
 
-Import what workflow code uses through ``workflow.unsafe.imports_passed_through()``.
+:class:`Saga` and the presets are workflow code; a workflow module imports them
+inside ``workflow.unsafe.imports_passed_through()``. Breakers and the cache belong
+in activities.
 """
 
 from shadow_sdk.resilience._cache import ResultCache, cached

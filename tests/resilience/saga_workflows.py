@@ -1,8 +1,9 @@
 """A trip booking: three steps, each undone by a compensation, failing where it is told to.
 
 The activities write to :data:`LEDGER`, so tests see what really ran, in which order.
-shadow_sdk is imported as a workflow module would, without passing it through the
-sandbox: ShadowPlugin makes that work.
+shadow_sdk is imported without passing it through the sandbox, which workflow
+modules should not do (docs/plugin.md): ShadowPlugin's passthrough list makes even
+that load.
 """
 
 from __future__ import annotations
