@@ -72,7 +72,8 @@ class Observability:
                 raise SettingsError([f"OTEL_EXPORTER_OTLP_ENDPOINT: {error}"]) from None
             provider = otel.configure_tracing(
                 endpoint=settings.otel_exporter_otlp_endpoint,
-                service_name=settings.otel_service_name or settings.temporal_task_queue or "worker",
+                service_name=settings.otel_service_name,
+                default_service_name=settings.temporal_task_queue or "worker",
             )
         collector = TemporalMetricsCollector(buffer)
         return cls(
