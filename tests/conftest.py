@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+from tls_terminator import find_nginx
+
 from shadow_sdk.testing import find_redis_server
 
 # Tests of the pytest plugin run inner pytest sessions.
 pytest_plugins = ["pytester"]
 
 
-def pytest_report_header() -> str:
-    return f"redis-server: {find_redis_server()}"
+def pytest_report_header() -> list[str]:
+    nginx = find_nginx()
+    return [
+        f"redis-server: {find_redis_server()}",
+        f"nginx: {nginx}" if nginx else "nginx: not found, the TLS tests are skipped",
+    ]

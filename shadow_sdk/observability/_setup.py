@@ -20,7 +20,7 @@ from shadow_sdk.observability._prometheus import (
     TemporalMetricsCollector,
     registry_for,
 )
-from shadow_sdk.observability._tracing import require_tracing
+from shadow_sdk.observability._tracing import require_tracing, shut_down_tracing
 
 if TYPE_CHECKING:
     from shadow_sdk._settings import ShadowSettings
@@ -35,7 +35,8 @@ class Observability:
 
     Use it as an async context manager around the process's work: meanwhile it
     drains the metric buffer every second, so that nothing is dropped when
-    nobody scrapes, and on exit it flushes the spans still buffered.
+    nobody scrapes, and on exit it flushes the spans still buffered, for 3 s
+    at most: a collector that is down delays the exit by no more.
 
     Attributes:
         runtime: The Temporal runtime whose metrics reach :attr:`registry`; clients
@@ -79,7 +80,8 @@ class Observability:
                 raise SettingsError([f"OTEL_EXPORTER_OTLP_ENDPOINT: {error}"]) from None
             provider = otel.configure_tracing(
                 endpoint=settings.otel_exporter_otlp_endpoint,
-                service_name=settings.otel_service_name or settings.temporal_task_queue or "worker",
+                service_name=settings.otel_service_name,
+                default_service_name=settings.temporal_task_queue or "worker",
             )
         collector = TemporalMetricsCollector(buffer)
         return cls(
@@ -104,7 +106,7 @@ class Observability:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._drain
         if self.tracer_provider is not None:
-            await asyncio.to_thread(self.tracer_provider.shutdown)
+            await shut_down_tracing(self.tracer_provider)
 
     async def _drain_periodically(self) -> None:
         while True:
