@@ -6,10 +6,14 @@ rotation a configuration change. :func:`create_codec_server` builds the HTTP
 server that lets authorized people read payloads in the Web UI and CLI.
 """
 
+from typing import TYPE_CHECKING
+
 from shadow_sdk.codec._compression import CompressionCodec
 from shadow_sdk.codec._encryption import EncryptionCodec
 from shadow_sdk.codec._keyring import KeyRing, decode_key
-from shadow_sdk.codec._server import create_codec_server
+
+if TYPE_CHECKING:
+    from shadow_sdk.codec._server import create_codec_server
 
 __all__ = [
     "CompressionCodec",
@@ -18,3 +22,13 @@ __all__ = [
     "create_codec_server",
     "decode_key",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The codec server brings aiohttp's web server, which clients and workers never
+    # need: it is imported when first asked for, keeping their start-up quick.
+    if name == "create_codec_server":
+        from shadow_sdk.codec._server import create_codec_server  # noqa: PLC0415
+
+        return create_codec_server
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,13 +10,15 @@ import time
 from collections.abc import Mapping
 from importlib.metadata import version
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import prometheus_client
 import prometheus_client.exposition
-from aiohttp import web
 
 from shadow_sdk._exceptions import SettingsError
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 logger = logging.getLogger("shadow_sdk.ops")
 
@@ -80,6 +82,11 @@ class OpsServer:
         self.port = port
         self._probe: Probe | None = None
         self._started_at = time.monotonic()
+        # Imported here, not with the module: processes that import shadow_sdk without
+        # serving (a service's command line) start without aiohttp's web server.
+        from aiohttp import web  # noqa: PLC0415
+
+        self._web = web
         app = web.Application()
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/live", self._live)
@@ -99,7 +106,7 @@ class OpsServer:
     async def start(self) -> None:
         """Listen, or raise :class:`~shadow_sdk.SettingsError` naming the port."""
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site = self._web.TCPSite(self._runner, self.host, self.port)
         try:
             await site.start()
         except OSError as error:
@@ -131,18 +138,18 @@ class OpsServer:
 
     async def _metrics(self, request: web.Request) -> web.Response:
         body = prometheus_client.exposition.generate_latest(self.registry)
-        response = web.Response(body=body)
+        response = self._web.Response(body=body)
         response.headers["Content-Type"] = prometheus_client.exposition.CONTENT_TYPE_LATEST
         return response
 
     async def _live(self, request: web.Request) -> web.Response:
-        return web.Response(text="live\n")
+        return self._web.Response(text="live\n")
 
     async def _ready(self, request: web.Request) -> web.Response:
         state = self.state
         if state is WorkerState.POLLING:
-            return web.Response(text="ready\n")
-        return web.Response(status=503, text=f"not ready: {state}\n")
+            return self._web.Response(text="ready\n")
+        return self._web.Response(status=503, text=f"not ready: {state}\n")
 
     async def _health(self, request: web.Request) -> web.Response:
         state = self.state
@@ -154,7 +161,7 @@ class OpsServer:
             "uptime_seconds": round(time.monotonic() - self._started_at, 1),
             "versions": _VERSIONS,
         }
-        return web.json_response(body, dumps=_dumps)
+        return self._web.json_response(body, dumps=_dumps)
 
 
 _VERSIONS = {

@@ -1,10 +1,14 @@
 """Test support for services built on shadow_sdk: real Temporal servers, offline.
 
 The pytest fixtures live in :mod:`shadow_sdk.testing.pytest_plugin`, which pytest
-loads by itself once ``shadow-sdk[testing]`` is installed. The functions here
-serve tests and tools that do not use pytest.
+loads by itself once ``shadow-sdk[testing]`` is installed. What they build on is
+here, for tests and tools that do not use pytest: Temporal servers, a service's
+worker and command line as processes, its ``/metrics`` read as Prometheus reads it,
+throwaway keys and tokens, and a clock that moves only when a test moves it.
 """
 
+from shadow_sdk.testing._clock import FakeClock
+from shadow_sdk.testing._credentials import Credentials
 from shadow_sdk.testing._environments import (
     TEMPORAL_CLI,
     TEMPORAL_TEST_SERVER,
@@ -12,15 +16,33 @@ from shadow_sdk.testing._environments import (
     start_dev_server,
     start_time_skipping,
 )
+from shadow_sdk.testing._processes import (
+    CommandResult,
+    DevServer,
+    ProcessExited,
+    WorkerProcess,
+    free_port,
+    run_command,
+)
 from shadow_sdk.testing._redis import REDIS_SERVER, RedisServer, find_redis_server
+from shadow_sdk.testing._scrape import Scrape
 
 __all__ = [
     "REDIS_SERVER",
     "TEMPORAL_CLI",
     "TEMPORAL_TEST_SERVER",
+    "CommandResult",
+    "Credentials",
+    "DevServer",
+    "FakeClock",
+    "ProcessExited",
     "RedisServer",
+    "Scrape",
+    "WorkerProcess",
     "find_binary",
     "find_redis_server",
+    "free_port",
+    "run_command",
     "start_dev_server",
     "start_time_skipping",
 ]

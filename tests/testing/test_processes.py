@@ -1,0 +1,201 @@
+"""The harness of processes: a dev server, a service's worker and command line, for real."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+from workflows import SquaresWorkflow
+
+from shadow_sdk.testing import (
+    Credentials,
+    DevServer,
+    FakeClock,
+    ProcessExited,
+    WorkerProcess,
+    run_command,
+)
+
+WORKER = [sys.executable, str(Path(__file__).parents[1] / "worker_process.py")]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[DevServer]:
+    with DevServer() as server:
+        yield server
+
+
+def worker_env(server: DevServer, task_queue: str, **env: str) -> dict[str, str]:
+    return {"TEMPORAL_ADDRESS": server.address, "TEMPORAL_TASK_QUEUE": task_queue, **env}
+
+
+async def test_a_worker_process_polls_serves_its_probes_and_drains(
+    server: DevServer, task_queue: str
+) -> None:
+    """start() returns once it polls; its ops port answers; SIGTERM drains it to exit 0."""
+    with WorkerProcess(WORKER, worker_env(server, task_queue)) as worker:
+        client = await Client.connect(server.address)
+        async with asyncio.timeout(60):
+            squares = await client.execute_workflow(
+                SquaresWorkflow.run,
+                args=[3, 0.0, False],
+                id=f"squares-{uuid.uuid4()}",
+                task_queue=task_queue,
+            )
+        ready = worker.get("/ready")
+        completed = worker.scrape().value(
+            "shadow_workflows_closed_total", workflow_type="SquaresWorkflow", outcome="completed"
+        )
+
+    assert squares == [0, 1, 4]
+    assert ready == (200, "ready\n")
+    assert completed == 1
+    assert worker.returncode == 0
+    assert "worker polling" in worker.output
+    assert "worker stopped" in worker.output
+
+
+def test_a_worker_that_exits_at_start_fails_with_its_output(server: DevServer) -> None:
+    """Bad settings: start() does not wait out its timeout, it says what the worker said."""
+    env = worker_env(server, "queue", TEMPORAL_ADDRESS="no-port")
+
+    with pytest.raises(ProcessExited, match="worker exited with 1") as info:
+        WorkerProcess(WORKER, env).start(timeout=60)
+
+    assert "TEMPORAL_ADDRESS='no-port': expected host:port" in str(info.value)
+
+
+def test_a_worker_killed_is_gone_at_once(server: DevServer, task_queue: str) -> None:
+    """kill() is SIGKILL: no drain, the status says so."""
+    worker = WorkerProcess(WORKER, worker_env(server, task_queue)).start()
+
+    assert worker.kill() == -signal.SIGKILL
+    assert "worker stopped" not in worker.output
+
+
+def test_a_dev_server_on_a_file_keeps_its_state_across_a_restart(tmp_path: Path) -> None:
+    """stop() and start() on the same port and SQLite file: the namespace answers again."""
+    database = tmp_path / "temporal.db"
+    server = DevServer(database=database)
+    with server:
+        port = server.port
+        server.stop()
+        server.start()
+
+        assert server.port == port
+        assert database.stat().st_size > 0
+        assert server.returncode is None
+    assert server.returncode is not None
+
+
+async def test_run_command_gives_the_status_and_both_streams() -> None:
+    """A command's exit status, stdout and stderr, as a named tuple."""
+    script = "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)"
+
+    result = await run_command([sys.executable, "-c", script])
+
+    assert result == (3, "out\n", "err\n")
+    assert result.returncode == 3
+
+
+async def test_run_command_is_killed_when_its_wait_is_cancelled() -> None:
+    """Bounded with asyncio.timeout, a command that hangs does not outlive the test."""
+    marker = f"hangs-{uuid.uuid4().hex}"
+    script = f"import time; time.sleep(600)  # {marker}"
+
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(1):
+            await run_command([sys.executable, "-c", script])
+
+    still = await run_command(["pgrep", "-f", marker])
+    assert still.returncode == 1, still.stdout
+
+
+def test_credentials_sign_tokens_their_secret_verifies() -> None:
+    """Keys and a token secret for one session; the token verifies with that secret."""
+    from shadow_sdk.auth import TokenVerifier  # noqa: PLC0415
+
+    credentials = Credentials.generate()
+    claims = TokenVerifier(hs256_secret=credentials.hs256_secret).verify(
+        credentials.token("ada", "operator")
+    )
+
+    assert (claims.subject, claims.roles) == ("ada", frozenset({"operator"}))
+    assert len(credentials.codec_keys) == 1
+    assert Credentials.generate().hs256_secret != credentials.hs256_secret
+
+
+def test_a_fake_clock_moves_only_when_told() -> None:
+    """Seconds or a timedelta forward; never back."""
+    clock = FakeClock(start=10)
+    clock.advance(2.5)
+
+    assert clock() == 12.5
+    with pytest.raises(ValueError, match="by"):
+        clock.advance(-1)
+
+
+SERVICE = textwrap.dedent(
+    """
+    from shadow_sdk import ShadowSettings, run_and_exit, run_worker
+    import sys
+
+    from workflows import SquaresWorkflow, square_step
+
+    if sys.argv[1] == "worker":
+        run_and_exit(run_worker(ShadowSettings(), workflows=[SquaresWorkflow], activities=[square_step]))
+    print("hello from", ShadowSettings().temporal_task_queue)
+    """
+)
+
+
+def test_the_service_fixtures_run_a_service_as_processes(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A suite naming its service gets a shared worker, workers of its own, and its command."""
+    helpers = Path(__file__).parents[1]
+    monkeypatch.setenv("PYTHONPATH", str(helpers))  # The service imports the test workflows.
+    pytester.makeini(
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\nasyncio_mode = auto\n"
+        "shadow_service = toyservice\n"
+    )
+    package = pytester.mkpydir("toyservice")
+    (package / "__main__.py").write_text(SERVICE)
+    pytester.makepyfile(
+        test_service="""
+        import uuid
+
+        from temporalio.client import Client
+        from workflows import SquaresWorkflow
+
+        async def start(env, service_client):
+            return await service_client.execute_workflow(
+                SquaresWorkflow.run,
+                args=[4, 0.0, False],
+                id=str(uuid.uuid4()),
+                task_queue=env["TEMPORAL_TASK_QUEUE"],
+            )
+
+        async def test_shared(worker, cli, service_env, service_client):
+            assert await start(service_env, service_client) == [0, 1, 4, 9]
+            code, stdout, _ = await cli("hello")
+            assert (code, stdout) == (0, f"hello from {service_env['TEMPORAL_TASK_QUEUE']}\\n")
+
+        async def test_own(start_worker, service_client, task_queue):
+            worker = await start_worker()
+            assert worker.env["TEMPORAL_TASK_QUEUE"] == task_queue
+            assert await start(worker.env, service_client) == [0, 1, 4, 9]
+            assert worker.get("/ready")[0] == 200
+        """
+    )
+
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--timeout=300")
+
+    result.assert_outcomes(passed=2)
