@@ -32,11 +32,11 @@ import temporalio.api.common.v1
 import temporalio.api.history.v1
 from aiohttp import web
 
+from shadow_sdk._codec_values import KEY_BYTES, check_key_id
 from shadow_sdk._exceptions import CodecError, SettingsError
 from shadow_sdk._settings import Seconds, ShadowSettings
 from shadow_sdk.auth import TokenIssuer, redact_tokens
 from shadow_sdk.codec import create_codec_server
-from shadow_sdk.codec._keyring import KEY_BYTES, check_key_id
 
 logger = logging.getLogger("shadow_sdk.cli")
 

@@ -31,13 +31,14 @@ from pydantic import (
     model_validator,
 )
 
+from shadow_sdk._codec_values import MAX_DECODED_BYTES, MAX_PAYLOADS, check_key_id, decode_key
 from shadow_sdk._exceptions import SettingsError
 from shadow_sdk.auth._interceptor import Authorizer
 from shadow_sdk.auth._policy import Policy
 from shadow_sdk.auth._tokens import TokenVerifier, load_jwks
-from shadow_sdk.codec._compression import MAX_DECODED_BYTES, MAX_PAYLOADS, CompressionCodec
+from shadow_sdk.codec._compression import CompressionCodec
 from shadow_sdk.codec._encryption import EncryptionCodec
-from shadow_sdk.codec._keyring import KeyRing, check_key_id, decode_key
+from shadow_sdk.codec._keyring import KeyRing
 
 HOST_PORT = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(?P<port>\d{1,5})$")
 _NAME = re.compile(r"^[^\s]+$")

@@ -6,9 +6,10 @@ rotation a configuration change. :func:`create_codec_server` builds the HTTP
 server that lets authorized people read payloads in the Web UI and CLI.
 """
 
+from shadow_sdk._codec_values import decode_key
 from shadow_sdk.codec._compression import CompressionCodec
 from shadow_sdk.codec._encryption import EncryptionCodec
-from shadow_sdk.codec._keyring import KeyRing, decode_key
+from shadow_sdk.codec._keyring import KeyRing
 from shadow_sdk.codec._server import create_codec_server
 
 __all__ = [

@@ -9,14 +9,11 @@ import google.protobuf.message
 import temporalio.api.common.v1
 import temporalio.converter
 
+from shadow_sdk._codec_values import MAX_DECODED_BYTES, MAX_PAYLOADS
 from shadow_sdk._exceptions import CodecError, CodecLimitError
 
 ENCODING = b"binary/zlib"
 """The ``encoding`` metadata of a compressed payload."""
-MAX_DECODED_BYTES = 64 * 1024 * 1024
-"""Default of the bytes one decode call may produce, all payloads together."""
-MAX_PAYLOADS = 10_000
-"""Default of the payloads one decode call (or codec server request) may carry."""
 
 Payload = temporalio.api.common.v1.Payload
 

@@ -12,10 +12,9 @@ import temporalio.common
 import temporalio.converter
 from cryptography.exceptions import InvalidTag
 
+from shadow_sdk._codec_values import MAX_DECODED_BYTES, MAX_PAYLOADS
 from shadow_sdk._exceptions import CodecError, CodecLimitError, DecryptionError
 from shadow_sdk.codec._compression import (
-    MAX_DECODED_BYTES,
-    MAX_PAYLOADS,
     CompressionCodec,
     DecodeBudget,
     SoftLimitReached,

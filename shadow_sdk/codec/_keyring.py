@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 import threading
 import time
 from collections.abc import Mapping
@@ -12,48 +9,12 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from shadow_sdk._codec_values import KEY_BYTES, check_key_id, decode_key
 from shadow_sdk._duration import Duration, to_timedelta
 from shadow_sdk._exceptions import SettingsError, UnknownKeyError
 
-KEY_BYTES = 32
-KEY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ACTIVE_FILE = "ACTIVE"
 """In a key directory, the file that names the active key (optional)."""
-
-
-def decode_key(text: str, *, key_id: str, source: str) -> bytes:
-    """Decode a base64 AES-256 key, or fail naming the key and where it came from.
-
-    Args:
-        text: The key in standard or URL-safe base64, padded or not.
-        key_id: The key's id, for the error message.
-        source: Where the key came from, for example ``CODEC_KEYS``.
-
-    Returns:
-        The 32 key bytes.
-
-    Raises:
-        SettingsError: The text is not base64 or not 32 bytes; the key itself is never shown.
-    """
-    compact = "".join(text.split())
-    padded = compact + "=" * (-len(compact) % 4)
-    try:
-        key = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
-    except (binascii.Error, ValueError):
-        raise SettingsError([f"{source}: key {key_id!r} is not base64"]) from None
-    if len(key) != KEY_BYTES:
-        raise SettingsError(
-            [f"{source}: key {key_id!r} is {len(key)} bytes; an AES-256 key is {KEY_BYTES}"]
-        )
-    return key
-
-
-def check_key_id(key_id: str, *, source: str) -> str:
-    """Return ``key_id`` if it is a valid key id (it is written into every payload)."""
-    if not KEY_ID.match(key_id):
-        problem = "is not 1 to 64 letters, digits, dots, dashes or underscores"
-        raise SettingsError([f"{source}: key id {key_id!r} {problem}"])
-    return key_id
 
 
 class KeyRing:
