@@ -6,12 +6,16 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from shadow_sdk._codec_values import KEY_BYTES, check_key_id, decode_key
 from shadow_sdk._duration import Duration, to_timedelta
 from shadow_sdk._exceptions import SettingsError, UnknownKeyError
+
+if TYPE_CHECKING:
+    from shadow_sdk._settings import ShadowSettings
 
 ACTIVE_FILE = "ACTIVE"
 """In a key directory, the file that names the active key (optional)."""
@@ -105,6 +109,60 @@ class KeyRing:
         if active is not None and active not in keys:
             raise SettingsError([f"{source}: active key {active!r} is not one of {sorted(keys)}"])
         return cls(keys, active=active, directory=directory, reload_interval=reload_interval)
+
+    @classmethod
+    def from_settings(cls, settings: ShadowSettings) -> KeyRing | None:
+        """The keys of ``CODEC_KEYS_DIR`` or ``CODEC_KEYS``, or ``None`` when neither is set.
+
+        The active key is ``CODEC_ACTIVE_KEY_ID``, or as :meth:`from_directory` says.
+        The settings have checked the form of ``CODEC_KEYS`` already; the key
+        directory is read here.
+
+        Raises:
+            SettingsError: A key file or key id of the directory is invalid, or its
+                active key is unclear; the message names ``CODEC_KEYS_DIR``.
+        """
+        if settings.codec_keys_dir is not None:
+            return cls.from_directory(
+                settings.codec_keys_dir,
+                active=settings.codec_active_key_id,
+                variable="CODEC_KEYS_DIR",
+            )
+        if not settings.codec_keys:
+            return None
+        keys = {
+            key_id: decode_key(key.get_secret_value(), key_id=key_id, source="CODEC_KEYS")
+            for key_id, key in settings.codec_keys.items()
+        }
+        return cls(keys, active=settings.codec_active_key_id)
+
+    @classmethod
+    def by_namespace_from_settings(cls, settings: ShadowSettings) -> dict[str, KeyRing]:
+        """Key ring by namespace for the codec server.
+
+        From ``CODEC_SERVER_KEYS_DIR`` (a key directory per namespace, named after
+        it) if set, else the worker's keys (:meth:`from_settings`) for
+        ``TEMPORAL_NAMESPACE``. In a namespace's directory, ``CODEC_ACTIVE_KEY_ID``
+        names the active key if the directory holds that key, else its ``ACTIVE``
+        file does.
+
+        Raises:
+            SettingsError: A directory's keys are invalid or its active key unclear.
+        """
+        if settings.codec_server_keys_dir is None:
+            key_ring = cls.from_settings(settings)
+            return {} if key_ring is None else {settings.temporal_namespace: key_ring}
+        rings = {}
+        for directory in sorted(settings.codec_server_keys_dir.iterdir()):
+            if not directory.is_dir() or directory.name.startswith("."):
+                continue
+            active = settings.codec_active_key_id
+            if active is not None and not (directory / active).is_file():
+                active = None  # The setting names a key of other namespaces.
+            rings[directory.name] = cls.from_directory(
+                directory, active=active, variable="CODEC_SERVER_KEYS_DIR"
+            )
+        return rings
 
     @property
     def active_id(self) -> str:
