@@ -73,6 +73,11 @@ class ShadowWorker:
             of the runtime the client was connected with.
         **options: Other keyword arguments of :class:`temporalio.worker.Worker`;
             they take precedence over ``settings``.
+
+    Raises:
+        SettingsError: Every problem the worker cannot run with: no task queue,
+            ``AUTH_REQUIRED`` without a way to verify tokens, and what building the
+            key ring, the policy and the authorizer from ``settings`` finds.
     """
 
     def __init__(
@@ -289,6 +294,11 @@ async def run_worker(
         client: An already connected client; by default one is made from
             ``settings`` with the observability runtime, so that its metrics count.
         **options: Other keyword arguments of :class:`temporalio.worker.Worker`.
+
+    Raises:
+        SettingsError: As :class:`~shadow_sdk.ShadowWorker` does, before anything
+            else: before the ops server starts and Temporal is tried; or when the
+            server has no namespace ``TEMPORAL_NAMESPACE``.
     """
     _check(settings, options)  # Before waiting for Temporal: a setting to fix cannot wait.
     async with (
