@@ -32,11 +32,11 @@ import temporalio.api.common.v1
 import temporalio.api.history.v1
 from aiohttp import web
 
+from shadow_sdk._codec_values import KEY_BYTES, check_key_id
 from shadow_sdk._exceptions import CodecError, SettingsError
-from shadow_sdk._settings import Seconds, ShadowSettings
+from shadow_sdk._settings import Seconds, ShadowSettings, problems_building
 from shadow_sdk.auth import TokenIssuer, redact_tokens
 from shadow_sdk.codec import create_codec_server
-from shadow_sdk.codec._keyring import KEY_BYTES, check_key_id
 
 logger = logging.getLogger("shadow_sdk.cli")
 
@@ -101,11 +101,16 @@ def codec_server(settings: ShadowSettings, args: argparse.Namespace) -> int:
     host = args.host or settings.codec_server_host
     port = args.port or settings.codec_server_port
     role = settings.codec_server_anonymous_role
+    problems = problems_building(
+        settings.policy, settings.authorizer, settings.codec_server_key_rings
+    )
     if role is not None and not _is_loopback(host):
-        raise SettingsError(
-            [f"CODEC_SERVER_ANONYMOUS_ROLE={role!r}: only allowed when listening on a "
-             f"loopback address, not {host!r}"]
-        )  # fmt: skip
+        problems.append(
+            f"CODEC_SERVER_ANONYMOUS_ROLE={role!r}: only allowed when listening on a "
+            f"loopback address, not {host!r}"
+        )
+    if problems:
+        raise SettingsError(problems)
     key_rings = settings.codec_server_key_rings()
     if not key_rings:
         raise SettingsError(

@@ -29,8 +29,10 @@ class ShadowError(Exception):
 class SettingsError(ShadowError):
     """Configuration is invalid; the message names each offending variable.
 
-    Raised when :class:`~shadow_sdk.ShadowSettings` is created, so that a
-    misconfigured worker stops at start-up instead of failing on first use.
+    Raised when :class:`~shadow_sdk.ShadowSettings` is created, and when the
+    objects it describes (key rings, policies, token verifiers) are built from it,
+    which a worker does before it connects; a misconfigured worker therefore stops
+    at start-up instead of failing on first use.
     Secret values are never part of the message.
 
     Attributes:

@@ -20,7 +20,7 @@ import temporalio.worker
 
 from shadow_sdk._client import api_key_watch, connect
 from shadow_sdk._exceptions import SettingsError, ShutdownTimeoutError
-from shadow_sdk._settings import SHUTDOWN_MARGIN, ShadowSettings
+from shadow_sdk._settings import SHUTDOWN_MARGIN, ShadowSettings, problems_building
 from shadow_sdk.observability import Observability, OpsServer, PollHealth, WorkerState
 from shadow_sdk.resilience import shared_state
 
@@ -73,6 +73,11 @@ class ShadowWorker:
             of the runtime the client was connected with.
         **options: Other keyword arguments of :class:`temporalio.worker.Worker`;
             they take precedence over ``settings``.
+
+    Raises:
+        SettingsError: Every problem the worker cannot run with: no task queue,
+            ``AUTH_REQUIRED`` without a way to verify tokens, and what building the
+            key ring, the policy and the authorizer from ``settings`` finds.
     """
 
     def __init__(
@@ -289,6 +294,11 @@ async def run_worker(
         client: An already connected client; by default one is made from
             ``settings`` with the observability runtime, so that its metrics count.
         **options: Other keyword arguments of :class:`temporalio.worker.Worker`.
+
+    Raises:
+        SettingsError: As :class:`~shadow_sdk.ShadowWorker` does, before anything
+            else: before the ops server starts and Temporal is tried; or when the
+            server has no namespace ``TEMPORAL_NAMESPACE``.
     """
     _check(settings, options)  # Before waiting for Temporal: a setting to fix cannot wait.
     async with (
@@ -388,10 +398,17 @@ async def _reach_temporal(settings: ShadowSettings, **options: Any) -> temporali
 
 
 def _check(settings: ShadowSettings, options: Mapping[str, Any]) -> None:
+    """Raise one SettingsError for all a worker cannot run with, before it connects.
+
+    That includes what only building the objects the settings describe finds out:
+    keys, key directories, the policy, the keys that verify tokens.
+    """
     problems = []
     if settings.temporal_task_queue is None and "task_queue" not in options:
         problems.append("TEMPORAL_TASK_QUEUE: a worker needs a task queue to poll")
-    if settings.auth_required and settings.authorizer() is None:
+    problems += problems_building(settings.key_ring, settings.policy, settings.authorizer)
+    verifiers = (settings.auth_hs256_secret, settings.auth_public_key_path, settings.auth_jwks_path)
+    if settings.auth_required and not any(verifiers):
         problems.append(
             "AUTH_REQUIRED: a worker needs AUTH_HS256_SECRET, AUTH_PUBLIC_KEY_PATH or "
             "AUTH_JWKS_PATH to verify tokens"

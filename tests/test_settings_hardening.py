@@ -67,8 +67,11 @@ def test_redis_urls_of_every_kind_are_accepted(url: str) -> None:
 
 
 def test_an_empty_key_directory_is_named_by_its_variable(tmp_path: Path) -> None:
+    """The directory is read when the keys are needed, as a worker does before connecting."""
+    settings = ShadowSettings(codec_keys_dir=tmp_path)
+
     with pytest.raises(SettingsError) as excinfo:
-        ShadowSettings(codec_keys_dir=tmp_path)
+        settings.key_ring()
 
     assert problems_of(excinfo) == (f"CODEC_KEYS_DIR={str(tmp_path)!r}: holds no key files",)
 
@@ -76,13 +79,13 @@ def test_an_empty_key_directory_is_named_by_its_variable(tmp_path: Path) -> None
 def test_an_anonymous_role_the_policy_lacks_is_refused() -> None:
     """A mistyped role used to start a codec server that then refused every request."""
     with pytest.raises(SettingsError) as excinfo:
-        ShadowSettings(codec_server_anonymous_role="veiwer")
+        ShadowSettings(codec_server_anonymous_role="veiwer").policy()
 
     assert problems_of(excinfo) == (
         "CODEC_SERVER_ANONYMOUS_ROLE='veiwer': not a role of the default policy "
         "(admin, operator, viewer)",
     )
-    assert ShadowSettings(codec_server_anonymous_role="viewer").codec_server_anonymous_role
+    assert "viewer" in ShadowSettings(codec_server_anonymous_role="viewer").policy().roles
 
 
 @pytest.mark.parametrize("variable", sorted(LEGACY_VARIABLES))
@@ -188,6 +191,25 @@ def test_the_codec_server_without_an_active_key_names_both_ways_to_choose(tmp_pa
     assert server.returncode == 2
     assert f"CODEC_SERVER_KEYS_DIR={str(tmp_path / 'orders')!r}: holds 2 keys" in output
     assert "CODEC_ACTIVE_KEY_ID" in output
+
+
+def test_the_codec_server_checks_its_policy_and_anonymous_role_before_serving(
+    tmp_path: Path,
+) -> None:
+    """A mistyped anonymous role stops the codec server, exit 2, as it did when settings held it."""
+    write_keys(tmp_path / "orders", "k1")
+    server = shadow_codec_server(
+        {
+            "CODEC_SERVER_KEYS_DIR": str(tmp_path),
+            "CODEC_SERVER_PORT": str(free_port()),
+            "CODEC_SERVER_ANONYMOUS_ROLE": "veiwer",
+        }
+    )
+    output = server.communicate(timeout=60)[0].decode()
+
+    assert server.returncode == 2
+    assert "CODEC_SERVER_ANONYMOUS_ROLE='veiwer': not a role of the default policy" in output
+    assert "codec server on" not in output
 
 
 def test_the_decoding_limits_reach_the_codec() -> None:

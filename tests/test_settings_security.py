@@ -51,7 +51,6 @@ def test_codec_keys_from_a_variable(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"codec_keys": {"a": KEY}, "codec_active_key_id": "b"},
          "CODEC_ACTIVE_KEY_ID='b': not one of the keys in CODEC_KEYS (a)"),
         ({"codec_required": True}, "CODEC_REQUIRED: set CODEC_KEYS or CODEC_KEYS_DIR, or turn it off"),
-        ({"auth_hs256_secret": "short"}, "AUTH_HS256_SECRET: hs256_secret: 5 bytes; HS256 needs at least 32"),
         ({"temporal_api_key": "k", "temporal_api_key_file": __file__},
          "TEMPORAL_API_KEY and TEMPORAL_API_KEY_FILE are both set; keep one"),
         ({"auth_token": "t", "auth_token_file": __file__}, "AUTH_TOKEN and AUTH_TOKEN_FILE are both set"),
@@ -66,6 +65,18 @@ def test_bad_security_settings_are_named(values: dict[str, object], problem: str
     assert "16 bytes only" not in text
 
 
+def test_a_short_hs256_secret_is_named_when_the_verifier_is_built() -> None:
+    """The verifier judges its key: the settings hold it, the authorizer refuses it."""
+    settings = ShadowSettings(auth_hs256_secret="short")
+
+    with pytest.raises(SettingsError) as excinfo:
+        settings.authorizer()
+
+    assert excinfo.value.problems == (
+        "AUTH_HS256_SECRET: hs256_secret: 5 bytes; HS256 needs at least 32",
+    )
+
+
 def test_two_ways_to_verify_tokens_are_refused(tmp_path: Path) -> None:
     """Tokens are verified one way; two configured verifiers is a mistake."""
     (tmp_path / "jwks.json").write_text('{"keys": []}')
@@ -76,14 +87,17 @@ def test_two_ways_to_verify_tokens_are_refused(tmp_path: Path) -> None:
 
 
 def test_a_bad_policy_file_is_named(tmp_path: Path) -> None:
-    """A typo in the policy stops start-up, pointing at the file and role."""
+    """A typo in the policy stops what reads it, pointing at the file and role."""
     (tmp_path / "policy.yaml").write_text("roles:\n  ops: [workflow:strat]\n")
 
-    text = problems(auth_hs256_secret=SECRET, auth_policy_path=tmp_path / "policy.yaml")
+    settings = ShadowSettings(auth_hs256_secret=SECRET, auth_policy_path=tmp_path / "policy.yaml")
 
-    assert text.startswith(
-        f"AUTH_POLICY_PATH: {tmp_path / 'policy.yaml'}: role 'ops': unknown permission"
-    )
+    for build in (settings.policy, settings.authorizer):
+        with pytest.raises(SettingsError) as excinfo:
+            build()
+        assert "\n".join(excinfo.value.problems).startswith(
+            f"AUTH_POLICY_PATH: {tmp_path / 'policy.yaml'}: role 'ops': unknown permission"
+        )
 
 
 def test_the_policy_file_replaces_the_default_roles(tmp_path: Path) -> None:

@@ -345,6 +345,29 @@ async def test_a_setting_to_fix_stops_the_process_before_it_waits_for_temporal(
     assert "cannot reach Temporal" not in worker.output
 
 
+async def test_keys_and_a_policy_that_do_not_build_stop_the_process_before_it_waits(
+    tmp_path: Path,
+) -> None:
+    """Settings hold no keys or policy; the worker builds them first, and lists what fails."""
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "policy.yaml").write_text("roles:\n  ops: [workflow:strat]\n")
+    address = f"127.0.0.1:{free_port()}"
+    async with worker_process(
+        tmp_path,
+        address,
+        "orders",
+        CODEC_KEYS_DIR=str(tmp_path / "keys"),
+        AUTH_POLICY_PATH=str(tmp_path / "policy.yaml"),
+    ) as worker:
+        code = await worker.exit_code(within=30)
+
+    assert code == 2, worker.output
+    assert f"CODEC_KEYS_DIR={str(tmp_path / 'keys')!r}: holds no key files" in worker.output
+    assert worker.output.count(f"AUTH_POLICY_PATH: {tmp_path / 'policy.yaml'}: role 'ops'") == 1
+    assert "cannot reach Temporal" not in worker.output
+    assert "Traceback" not in worker.output
+
+
 async def test_a_taken_metrics_port_stops_the_process_and_names_it(
     tmp_path: Path, task_queue: str
 ) -> None:

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import temporalio.activity
 import temporalio.api.common.v1
@@ -21,6 +21,9 @@ import temporalio.workflow
 from shadow_sdk._exceptions import AuthError, TokenError
 from shadow_sdk.auth._policy import Policy
 from shadow_sdk.auth._tokens import Identity, TokenVerifier
+
+if TYPE_CHECKING:
+    from shadow_sdk._settings import ShadowSettings
 
 HEADER = "shadow-auth-token"
 """Temporal header that carries the caller's token."""
@@ -85,6 +88,28 @@ class Authorizer:
 
     verifier: TokenVerifier
     policy: Policy
+
+    @classmethod
+    def from_settings(
+        cls, settings: ShadowSettings, *, policy: Policy | None = None
+    ) -> Authorizer | None:
+        """The verifier (:meth:`TokenVerifier.from_settings`) and policy of the settings.
+
+        Args:
+            settings: The auth settings.
+            policy: The policy; by default :meth:`Policy.from_settings`.
+
+        Returns:
+            The authorizer, or ``None`` when no way to verify tokens is configured.
+
+        Raises:
+            SettingsError: The verifier or the policy cannot be built; the message
+                names the variable.
+        """
+        verifier = TokenVerifier.from_settings(settings)
+        if verifier is None:
+            return None
+        return cls(verifier, Policy.from_settings(settings) if policy is None else policy)
 
     def identity(self, headers: Headers, *, now: datetime, check_time: bool = True) -> Identity:
         """The verified identity in ``headers``.

@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
-from shadow_sdk._exceptions import PermissionDenied
+from shadow_sdk._exceptions import PermissionDenied, SettingsError
 from shadow_sdk.auth._tokens import Identity
+
+if TYPE_CHECKING:
+    from shadow_sdk._settings import ShadowSettings
 
 PERMISSIONS = frozenset(
     {
@@ -131,6 +135,34 @@ class Policy:
         except yaml.YAMLError as error:
             raise ValueError(f"{path}: not YAML: {error}") from None
         return cls.from_mapping(data or {}, source=str(path))
+
+    @classmethod
+    def from_settings(cls, settings: ShadowSettings) -> Policy:
+        """The policy of ``AUTH_POLICY_PATH``, or the default roles when it is unset.
+
+        The roles that other settings name must be roles of this policy:
+        ``CODEC_SERVER_ANONYMOUS_ROLE``, if set, is one.
+
+        Raises:
+            SettingsError: The file is not a policy, or names an unknown permission
+                (naming ``AUTH_POLICY_PATH``); or the anonymous role is not a role of
+                the policy (naming ``CODEC_SERVER_ANONYMOUS_ROLE``).
+        """
+        if settings.auth_policy_path is None:
+            policy = cls.default()
+        else:
+            try:
+                policy = cls.from_yaml(settings.auth_policy_path)
+            except ValueError as error:
+                raise SettingsError([f"AUTH_POLICY_PATH: {error}"]) from None
+        role = settings.codec_server_anonymous_role
+        if role is not None and role not in policy.roles:
+            where = "AUTH_POLICY_PATH" if settings.auth_policy_path else "the default policy"
+            raise SettingsError(
+                [f"CODEC_SERVER_ANONYMOUS_ROLE={role!r}: not a role of {where} "
+                 f"({', '.join(sorted(policy.roles))})"]
+            )  # fmt: skip
+        return policy
 
     def allows(
         self,

@@ -7,14 +7,17 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from shadow_sdk._duration import Duration, to_timedelta
-from shadow_sdk._exceptions import TokenError
+from shadow_sdk._exceptions import SettingsError, TokenError
+
+if TYPE_CHECKING:
+    from shadow_sdk._settings import ShadowSettings
 
 ROLES_CLAIM = "roles"
 """Claim holding the caller's roles, a list of strings."""
@@ -100,6 +103,42 @@ class TokenVerifier:
         self.audience = audience
         self.issuer = issuer
         self.leeway = to_timedelta(leeway, "leeway", non_negative=True)
+
+    @classmethod
+    def from_settings(cls, settings: ShadowSettings) -> TokenVerifier | None:
+        """The verifier of ``AUTH_HS256_SECRET``, ``AUTH_PUBLIC_KEY_PATH`` or ``AUTH_JWKS_PATH``.
+
+        The settings allow one of them at most; ``AUTH_AUDIENCE``, ``AUTH_ISSUER``
+        and ``AUTH_LEEWAY`` apply to each. Key files are read, and keys checked, here.
+
+        Returns:
+            The verifier, or ``None`` when none of the three is set.
+
+        Raises:
+            SettingsError: The secret is too short, or the key or JWKS file holds no
+                usable key; the message names the variable.
+        """
+        key: dict[str, Any]
+        try:
+            if settings.auth_hs256_secret is not None:
+                variable = "AUTH_HS256_SECRET"
+                key = {"hs256_secret": settings.auth_hs256_secret.get_secret_value()}
+            elif settings.auth_public_key_path is not None:
+                variable = "AUTH_PUBLIC_KEY_PATH"
+                key = {"public_key": settings.auth_public_key_path.read_bytes()}
+            elif settings.auth_jwks_path is not None:
+                variable = "AUTH_JWKS_PATH"
+                key = {"jwks": load_jwks(settings.auth_jwks_path.read_bytes())}
+            else:
+                return None
+            return cls(
+                **key,
+                audience=settings.auth_audience,
+                issuer=settings.auth_issuer,
+                leeway=settings.auth_leeway,
+            )
+        except ValueError as error:
+            raise SettingsError([f"{variable}: {error}"]) from None
 
     @property
     def algorithms(self) -> tuple[str, ...]:

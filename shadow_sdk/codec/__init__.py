@@ -8,9 +8,10 @@ server that lets authorized people read payloads in the Web UI and CLI.
 
 from typing import TYPE_CHECKING
 
+from shadow_sdk._codec_values import decode_key
 from shadow_sdk.codec._compression import CompressionCodec
 from shadow_sdk.codec._encryption import EncryptionCodec
-from shadow_sdk.codec._keyring import KeyRing, decode_key
+from shadow_sdk.codec._keyring import KeyRing
 
 if TYPE_CHECKING:
     from shadow_sdk.codec._server import create_codec_server

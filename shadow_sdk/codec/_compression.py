@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import google.protobuf.message
 import temporalio.api.common.v1
 import temporalio.converter
 
+from shadow_sdk._codec_values import MAX_DECODED_BYTES, MAX_PAYLOADS
 from shadow_sdk._exceptions import CodecError, CodecLimitError
+
+if TYPE_CHECKING:
+    from shadow_sdk._settings import ShadowSettings
 
 ENCODING = b"binary/zlib"
 """The ``encoding`` metadata of a compressed payload."""
-MAX_DECODED_BYTES = 64 * 1024 * 1024
-"""Default of the bytes one decode call may produce, all payloads together."""
-MAX_PAYLOADS = 10_000
-"""Default of the payloads one decode call (or codec server request) may carry."""
 
 Payload = temporalio.api.common.v1.Payload
 
@@ -121,6 +122,19 @@ class CompressionCodec(temporalio.converter.PayloadCodec):
         self.max_size = max_size
         self.max_decoded_bytes = max_decoded_bytes
         self.max_payloads = max_payloads
+
+    @classmethod
+    def from_settings(cls, settings: ShadowSettings) -> CompressionCodec:
+        """Compression from ``CODEC_COMPRESSION_THRESHOLD``, bounded by the ``CODEC_MAX_*`` limits.
+
+        Without a threshold it never compresses, but still decompresses what
+        others compressed.
+        """
+        return cls(
+            threshold=settings.codec_compression_threshold,
+            max_decoded_bytes=settings.codec_max_decoded_bytes,
+            max_payloads=settings.codec_max_payloads,
+        )
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         """See base class."""

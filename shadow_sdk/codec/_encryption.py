@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import google.protobuf.message
 import temporalio.api.common.v1
@@ -12,16 +13,18 @@ import temporalio.common
 import temporalio.converter
 from cryptography.exceptions import InvalidTag
 
+from shadow_sdk._codec_values import MAX_DECODED_BYTES, MAX_PAYLOADS
 from shadow_sdk._exceptions import CodecError, CodecLimitError, DecryptionError
 from shadow_sdk.codec._compression import (
-    MAX_DECODED_BYTES,
-    MAX_PAYLOADS,
     CompressionCodec,
     DecodeBudget,
     SoftLimitReached,
     check_count,
 )
 from shadow_sdk.codec._keyring import KeyRing
+
+if TYPE_CHECKING:
+    from shadow_sdk._settings import ShadowSettings
 
 ENCODING = b"binary/encrypted"
 """The ``encoding`` metadata of an encrypted payload."""
@@ -93,6 +96,40 @@ class EncryptionCodec(temporalio.converter.PayloadCodec):
         self.metric_meter = metric_meter
         self.max_decoded_bytes = max_decoded_bytes
         self.max_payloads = max_payloads
+
+    @classmethod
+    def from_settings(
+        cls, settings: ShadowSettings, *, key_ring: KeyRing | None = None
+    ) -> EncryptionCodec | None:
+        """Encryption with ``key_ring`` or the settings' keys, compressing first if configured.
+
+        Decompression (:meth:`CompressionCodec.from_settings
+        <shadow_sdk.codec.CompressionCodec.from_settings>`) is on even when
+        compression is off, so that payloads others compressed (inside the
+        encryption) still decode; ``CODEC_MAX_DECODED_BYTES`` and
+        ``CODEC_MAX_PAYLOADS`` bound decoding.
+
+        Args:
+            settings: The codec settings.
+            key_ring: The keys; by default :meth:`KeyRing.from_settings
+                <shadow_sdk.codec.KeyRing.from_settings>`.
+
+        Returns:
+            The codec, or ``None`` when there are no keys: payloads are not encrypted.
+
+        Raises:
+            SettingsError: The key directory cannot be read into keys.
+        """
+        if key_ring is None:
+            key_ring = KeyRing.from_settings(settings)
+        if key_ring is None:
+            return None
+        return cls(
+            key_ring,
+            compression=CompressionCodec.from_settings(settings),
+            max_decoded_bytes=settings.codec_max_decoded_bytes,
+            max_payloads=settings.codec_max_payloads,
+        )
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         """See base class."""

@@ -2,58 +2,23 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from shadow_sdk._codec_values import KEY_BYTES, check_key_id, decode_key
 from shadow_sdk._duration import Duration, to_timedelta
 from shadow_sdk._exceptions import SettingsError, UnknownKeyError
 
-KEY_BYTES = 32
-KEY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+if TYPE_CHECKING:
+    from shadow_sdk._settings import ShadowSettings
+
 ACTIVE_FILE = "ACTIVE"
 """In a key directory, the file that names the active key (optional)."""
-
-
-def decode_key(text: str, *, key_id: str, source: str) -> bytes:
-    """Decode a base64 AES-256 key, or fail naming the key and where it came from.
-
-    Args:
-        text: The key in standard or URL-safe base64, padded or not.
-        key_id: The key's id, for the error message.
-        source: Where the key came from, for example ``CODEC_KEYS``.
-
-    Returns:
-        The 32 key bytes.
-
-    Raises:
-        SettingsError: The text is not base64 or not 32 bytes; the key itself is never shown.
-    """
-    compact = "".join(text.split())
-    padded = compact + "=" * (-len(compact) % 4)
-    try:
-        key = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
-    except (binascii.Error, ValueError):
-        raise SettingsError([f"{source}: key {key_id!r} is not base64"]) from None
-    if len(key) != KEY_BYTES:
-        raise SettingsError(
-            [f"{source}: key {key_id!r} is {len(key)} bytes; an AES-256 key is {KEY_BYTES}"]
-        )
-    return key
-
-
-def check_key_id(key_id: str, *, source: str) -> str:
-    """Return ``key_id`` if it is a valid key id (it is written into every payload)."""
-    if not KEY_ID.match(key_id):
-        problem = "is not 1 to 64 letters, digits, dots, dashes or underscores"
-        raise SettingsError([f"{source}: key id {key_id!r} {problem}"])
-    return key_id
 
 
 class KeyRing:
@@ -144,6 +109,60 @@ class KeyRing:
         if active is not None and active not in keys:
             raise SettingsError([f"{source}: active key {active!r} is not one of {sorted(keys)}"])
         return cls(keys, active=active, directory=directory, reload_interval=reload_interval)
+
+    @classmethod
+    def from_settings(cls, settings: ShadowSettings) -> KeyRing | None:
+        """The keys of ``CODEC_KEYS_DIR`` or ``CODEC_KEYS``, or ``None`` when neither is set.
+
+        The active key is ``CODEC_ACTIVE_KEY_ID``, or as :meth:`from_directory` says.
+        The settings have checked the form of ``CODEC_KEYS`` already; the key
+        directory is read here.
+
+        Raises:
+            SettingsError: A key file or key id of the directory is invalid, or its
+                active key is unclear; the message names ``CODEC_KEYS_DIR``.
+        """
+        if settings.codec_keys_dir is not None:
+            return cls.from_directory(
+                settings.codec_keys_dir,
+                active=settings.codec_active_key_id,
+                variable="CODEC_KEYS_DIR",
+            )
+        if not settings.codec_keys:
+            return None
+        keys = {
+            key_id: decode_key(key.get_secret_value(), key_id=key_id, source="CODEC_KEYS")
+            for key_id, key in settings.codec_keys.items()
+        }
+        return cls(keys, active=settings.codec_active_key_id)
+
+    @classmethod
+    def by_namespace_from_settings(cls, settings: ShadowSettings) -> dict[str, KeyRing]:
+        """Key ring by namespace for the codec server.
+
+        From ``CODEC_SERVER_KEYS_DIR`` (a key directory per namespace, named after
+        it) if set, else the worker's keys (:meth:`from_settings`) for
+        ``TEMPORAL_NAMESPACE``. In a namespace's directory, ``CODEC_ACTIVE_KEY_ID``
+        names the active key if the directory holds that key, else its ``ACTIVE``
+        file does.
+
+        Raises:
+            SettingsError: A directory's keys are invalid or its active key unclear.
+        """
+        if settings.codec_server_keys_dir is None:
+            key_ring = cls.from_settings(settings)
+            return {} if key_ring is None else {settings.temporal_namespace: key_ring}
+        rings = {}
+        for directory in sorted(settings.codec_server_keys_dir.iterdir()):
+            if not directory.is_dir() or directory.name.startswith("."):
+                continue
+            active = settings.codec_active_key_id
+            if active is not None and not (directory / active).is_file():
+                active = None  # The setting names a key of other namespaces.
+            rings[directory.name] = cls.from_directory(
+                directory, active=active, variable="CODEC_SERVER_KEYS_DIR"
+            )
+        return rings
 
     @property
     def active_id(self) -> str:

@@ -16,10 +16,10 @@ import temporalio.converter
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 
+from shadow_sdk._codec_values import MAX_PAYLOADS
 from shadow_sdk._exceptions import AuthError, CodecError, CodecLimitError, TokenError
 from shadow_sdk.auth import Authorizer, Identity, Policy, redact_tokens
 from shadow_sdk.codec._compression import ENCODING as COMPRESSED
-from shadow_sdk.codec._compression import MAX_PAYLOADS
 
 logger = logging.getLogger("shadow_sdk.codec_server")
 
