@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tls_terminator import find_nginx
+from helpers.tls_terminator import find_nginx
 
 from shadow_sdk.testing import find_redis_server
 

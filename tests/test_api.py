@@ -29,6 +29,9 @@ def test_all_lists_exactly_the_public_names(module_name: str) -> None:
         # pytest rewrites asserts in its plugins' packages and adds "@py_builtins" and the like.
         if name[0] not in "_@" and not isinstance(value, types.ModuleType)
     }
+    # Names a module imports when first asked for (its __getattr__) must resolve too.
+    lazy = {name for name in module.__all__ if name not in vars(module)}
+    public |= {name for name in lazy if callable(getattr(module, name))}
 
     assert len(module.__all__) == len(set(module.__all__))  # Ruff keeps the order (RUF022).
     assert set(module.__all__) - {"__version__"} == public

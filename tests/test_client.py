@@ -3,8 +3,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from helpers.workflows import Greeting, GreetingWorkflow, Reply, compose_reply
 from temporalio.worker import Worker
-from workflows import Greeting, GreetingWorkflow, Reply, compose_reply
 
 from shadow_sdk import ShadowSettings, connect
 from shadow_sdk.testing import start_dev_server

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from network import accepts_connections, free_port
+from helpers.network import accepts_connections, free_port
 
 DEMO = Path(__file__).resolve().parent.parent / "scripts" / "demo.py"
 

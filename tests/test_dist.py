@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from repositories import copy_of_checkout, git
+from helpers.repositories import copy_of_checkout, git
 
 TAG = "v1.4.2"
 DIST_INFO = "shadow_sdk-1.4.2.dist-info"

@@ -15,16 +15,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import redis.asyncio
-from handles import wait_until_activity_runs
-from network import free_port
-from scrape import get
+from helpers.handles import wait_until_activity_runs
+from helpers.scrape import get
+from helpers.workflows import SquaresWorkflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from test_worker_process import WorkerProcess, worker_process
-from workflows import SquaresWorkflow
 
-from shadow_sdk.testing import TEMPORAL_CLI, RedisServer, find_binary
+from shadow_sdk.testing import TEMPORAL_CLI, RedisServer, find_binary, free_port
 
 Handle = WorkflowHandle[SquaresWorkflow, list[int]]
 

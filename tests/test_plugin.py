@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import temporalio.converter
+from helpers.workflows import Greeting, GreetingWorkflow, Reply, TotalWorkflow, compose_reply
 from temporalio.client import Client
 from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.worker import Replayer, Worker
-from workflows import Greeting, GreetingWorkflow, Reply, TotalWorkflow, compose_reply
 
 from shadow_sdk import ShadowPlugin
 

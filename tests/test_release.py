@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from repositories import copy_of_checkout, git
+from helpers.repositories import copy_of_checkout, git
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "check_release.py"

@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from network import free_port, wait_until_listening
+from helpers.network import free_port, wait_until_listening
+from helpers.workflows import Greeting, GreetingWorkflow, compose_reply
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
-from workflows import Greeting, GreetingWorkflow, compose_reply
 
 from shadow_sdk import ShadowPlugin, ShadowSettings
 from shadow_sdk.auth import TokenIssuer

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from network import free_port, wait_until_listening
+from helpers.network import free_port, wait_until_listening
 from pydantic_settings import SettingsConfigDict
 
 from shadow_sdk import SettingsError, ShadowSettings

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 from google.protobuf import json_format
+from helpers.workflows import Greeting, GreetingWorkflow, compose_reply
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.worker import Worker
-from workflows import Greeting, GreetingWorkflow, compose_reply
 
 from shadow_sdk import ShadowPlugin
 from shadow_sdk.auth import AuthInterceptor, TokenVerifier

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers.tls_terminator import Authority, Gateway, Terminator, find_nginx, nginx_terminator
+from helpers.workflows import SlowStepWorkflow, slow_step
 from temporalio.testing import WorkflowEnvironment
-from tls_terminator import Authority, Gateway, Terminator, find_nginx, nginx_terminator
-from workflows import SlowStepWorkflow, slow_step
 
 from shadow_sdk import ShadowSettings, ShadowWorker, connect
 

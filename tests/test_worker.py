@@ -8,14 +8,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from helpers.workflows import SlowStepWorkflow, slow_step
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import PollerBehaviorAutoscaling, PollerBehaviorSimpleMaximum, WorkerTuner
-from workflows import SlowStepWorkflow, slow_step
 
 from shadow_sdk import SettingsError, ShadowPlugin, ShadowSettings, ShadowWorker
 
-WORKER_PROCESS = Path(__file__).with_name("worker_process.py")
+WORKER_PROCESS = Path(__file__).parent / "helpers" / "worker_process.py"
 
 
 async def test_applies_settings_to_the_worker(temporal_client: Client, task_queue: str) -> None:

@@ -6,103 +6,24 @@ import asyncio
 import base64
 import contextlib
 import json
-import os
 import signal
 import socket
-import sys
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from handles import wait_until_activity_runs
-from network import free_port
-from scrape import get
+from helpers.handles import wait_until_activity_runs
+from helpers.scrape import get
+from helpers.workers import worker_process
+from helpers.workflows import SlowStepWorkflow, StubbornWorkflow, slow_step
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
-from workflows import SlowStepWorkflow, StubbornWorkflow, slow_step
 
 from shadow_sdk import ShadowPlugin, ShadowSettings, ShadowWorker
 from shadow_sdk.auth import AuthInterceptor, TokenIssuer
 from shadow_sdk.codec import EncryptionCodec, KeyRing
-from shadow_sdk.testing import start_dev_server
-
-WORKER_PROCESS = Path(__file__).with_name("worker_process.py")
-
-
-@dataclass
-class WorkerProcess:
-    """tests/worker_process.py running, with its output collected line by line."""
-
-    process: asyncio.subprocess.Process
-    ops_port: int
-    lines: list[str] = field(default_factory=list)
-    _reader: asyncio.Task[None] | None = None
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    async def read_output(self) -> None:
-        assert self.process.stdout is not None
-        async for line in self.process.stdout:
-            self.lines.append(line.decode())
-
-    async def wait_for_line(self, text: str) -> None:
-        async with asyncio.timeout(30):
-            while not any(text in line for line in self.lines):
-                assert self.process.returncode is None, self.output
-                await asyncio.sleep(0.05)
-
-    async def wait_until_ready(self) -> None:
-        async with asyncio.timeout(30):
-            while True:
-                assert self.process.returncode is None, self.output
-                with contextlib.suppress(OSError):
-                    if (await get(self.ops_port, "/ready"))[0] == 200:
-                        return
-                await asyncio.sleep(0.05)
-
-    async def exit_code(self, within: float = 60) -> int:
-        """Wait up to ``within`` seconds for the process to exit, and read what it printed."""
-        async with asyncio.timeout(within):
-            code = await self.process.wait()
-            if self._reader is not None:
-                await self._reader
-        return code
-
-
-@contextlib.asynccontextmanager
-async def worker_process(
-    home: Path, address: str, task_queue: str, **env: str
-) -> AsyncIterator[WorkerProcess]:
-    """Start the worker process with settings from its environment; always stop it."""
-    ops_port = int(env.pop("METRICS_PORT", free_port()))
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(WORKER_PROCESS),
-        env={
-            **os.environ,
-            "HOME": str(home),
-            "TEMPORAL_ADDRESS": address,
-            "TEMPORAL_TASK_QUEUE": task_queue,
-            "METRICS_HOST": "127.0.0.1",
-            "METRICS_PORT": str(ops_port),
-            **env,
-        },
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    worker = WorkerProcess(process, ops_port)
-    worker._reader = asyncio.create_task(worker.read_output())
-    try:
-        yield worker
-    finally:
-        if process.returncode is None:
-            process.kill()
-        await worker.exit_code()
+from shadow_sdk.testing import free_port, start_dev_server
 
 
 def history_events(history: WorkflowHistory) -> list[EventType.ValueType]:
@@ -142,7 +63,7 @@ async def test_a_signal_turns_ready_off_drains_running_activities_then_exits_0(
         for handle in handles:
             await wait_until_activity_runs(handle)
 
-        worker.process.send_signal(sig)
+        worker.send_signal(sig)
         await worker.wait_for_line("worker stopping")
         ready_while_draining = await get(worker.ops_port, "/ready")
         live_while_draining = await get(worker.ops_port, "/live")
@@ -175,7 +96,7 @@ async def test_activities_outlasting_the_graceful_timeout_are_retried(
         )
         await wait_until_activity_runs(handle)
 
-        worker.process.send_signal(signal.SIGTERM)
+        worker.send_signal(signal.SIGTERM)
         code = await worker.exit_code()
 
     assert code == 0, worker.output
@@ -206,7 +127,7 @@ async def test_past_the_hard_cap_the_process_exits_1(
         )
         await wait_until_activity_runs(handle)
 
-        worker.process.send_signal(signal.SIGTERM)
+        worker.send_signal(signal.SIGTERM)
         code = await worker.exit_code(within=20)
     await handle.terminate()
 
@@ -227,10 +148,10 @@ async def test_a_second_signal_stops_at_once(
             SlowStepWorkflow.run, 60.0, id=f"impatient-{uuid.uuid4()}", task_queue=task_queue
         )
         await wait_until_activity_runs(handle)
-        worker.process.send_signal(signal.SIGTERM)
+        worker.send_signal(signal.SIGTERM)
         await worker.wait_for_line("worker stopping")
 
-        worker.process.send_signal(signal.SIGTERM)
+        worker.send_signal(signal.SIGTERM)
         code = await worker.exit_code(within=10)
 
     assert code == -signal.SIGTERM
@@ -274,7 +195,7 @@ async def test_an_unreachable_temporal_keeps_the_process_live_and_waiting(
         await asyncio.sleep(3.5)  # Attempts at about 0, 1 and 3 s: a streak of failures.
         live = await get(worker.ops_port, "/live")
         ready = await get(worker.ops_port, "/ready")
-        still_running = worker.process.returncode is None
+        still_running = worker.returncode is None
 
     assert still_running, worker.output
     assert live == (200, "live\n")
@@ -303,7 +224,7 @@ async def test_a_worker_started_before_temporal_polls_once_temporal_answers(
                 result = await env.client.execute_workflow(
                     SlowStepWorkflow.run, 0.1, id=f"late-{uuid.uuid4()}", task_queue=task_queue
                 )
-                worker.process.send_signal(signal.SIGTERM)
+                worker.send_signal(signal.SIGTERM)
                 code = await worker.exit_code()
 
     assert ready_while_waiting == (503, "not ready: starting\n")
@@ -426,10 +347,10 @@ async def test_json_logs_carry_the_temporal_context_and_no_secret(
         assert await handle.result() == "finished"
         health = (await get(worker.ops_port, "/health"))[1]
         metrics = (await get(worker.ops_port, "/metrics"))[1]
-        worker.process.send_signal(signal.SIGTERM)
+        worker.send_signal(signal.SIGTERM)
         assert await worker.exit_code() == 0, worker.output
 
-    records = [json.loads(line) for line in worker.lines if line.strip()]
+    records = [json.loads(line) for line in worker.output.splitlines() if line.strip()]
     workflow_line = next(r for r in records if r["message"] == "starting a slow step")
     activity_line = next(r for r in records if r["message"] == "slow step runs for 0.2 s")
     run = {"workflow_id": handle.id, "run_id": handle.result_run_id}

@@ -6,14 +6,14 @@ rotation a configuration change. :func:`create_codec_server` builds the HTTP
 server that lets authorized people read payloads in the Web UI and CLI.
 """
 
-from typing import TYPE_CHECKING
+import typing
 
 from shadow_sdk._codec_values import decode_key
 from shadow_sdk.codec._compression import CompressionCodec
 from shadow_sdk.codec._encryption import EncryptionCodec
 from shadow_sdk.codec._keyring import KeyRing
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     from shadow_sdk.codec._server import create_codec_server
 
 __all__ = [

@@ -227,15 +227,21 @@ class WorkerProcess(_Process):
         """The base URL of its ops server: ``/metrics``, ``/live``, ``/ready``, ``/health``."""
         return f"http://{self.env['METRICS_HOST']}:{self.env['METRICS_PORT']}"
 
-    def start(self, timeout: float = 60) -> Self:
+    def start(self, timeout: float = 60, *, until: str | None = POLLING) -> Self:
         """Start the worker and wait until it polls.
 
+        Args:
+            timeout: How long to wait, in seconds.
+            until: The line to wait for; ``None`` returns at once, for a test of how a
+                worker starts (a server it cannot reach yet, settings it refuses).
+
         Raises:
-            ProcessExited: It exited before polling.
-            TimeoutError: It did not poll within ``timeout`` seconds.
+            ProcessExited: It exited before printing ``until``.
+            TimeoutError: It did not print ``until`` within ``timeout`` seconds.
         """
         self._spawn()
-        self.wait_for_output(POLLING, timeout)
+        if until is not None:
+            self.wait_for_output(until, timeout)
         return self
 
     def wait_for_output(self, text: str, timeout: float = 30) -> None:

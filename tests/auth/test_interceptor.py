@@ -8,6 +8,14 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from helpers.workflows import (
+    AuditedWorkflow,
+    GuardedWorkflow,
+    ShortCronWorkflow,
+    WhoCalledChildWorkflow,
+    WhoCalledWorkflow,
+    who_called,
+)
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import (
     Client,
@@ -22,14 +30,6 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
-from workflows import (
-    AuditedWorkflow,
-    GuardedWorkflow,
-    ShortCronWorkflow,
-    WhoCalledChildWorkflow,
-    WhoCalledWorkflow,
-    who_called,
-)
 
 from shadow_sdk import ShadowPlugin, TokenError
 from shadow_sdk.auth import (

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from helpers.workflows import WhoCalledChildWorkflow, WhoCalledWorkflow, who_called
 from temporalio.client import (
     Client,
     Schedule,
@@ -23,7 +24,6 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
-from workflows import WhoCalledChildWorkflow, WhoCalledWorkflow, who_called
 
 from shadow_sdk import ShadowPlugin
 from shadow_sdk.auth import AuthInterceptor, Authorizer, Policy, TokenIssuer, TokenVerifier

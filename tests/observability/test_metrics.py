@@ -10,17 +10,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from scrape import Scrape, scrape
-from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
-from temporalio.worker import Replayer
-from workflows import (
+from helpers.scrape import Scrape, scrape
+from helpers.workflows import (
     OutcomeWorkflow,
     SlowFirstTaskWorkflow,
     SlowStepWorkflow,
     flaky_step,
     slow_step,
 )
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.worker import Replayer
 
 from shadow_sdk import ShadowPlugin, ShadowSettings, ShadowWorker
 from shadow_sdk.auth import AuthInterceptor, Authorizer, Policy, TokenVerifier

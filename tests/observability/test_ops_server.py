@@ -9,10 +9,10 @@ import uuid
 
 import prometheus_client
 import pytest
-from handles import wait_until_activity_runs
-from scrape import get
+from helpers.handles import wait_until_activity_runs
+from helpers.scrape import get
+from helpers.workflows import SlowStepWorkflow, slow_step
 from temporalio.client import Client
-from workflows import SlowStepWorkflow, slow_step
 
 from shadow_sdk import SettingsError, ShadowSettings, ShadowWorker
 from shadow_sdk.observability import OpsServer

@@ -17,16 +17,16 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+from helpers.otlp_receiver import OTLPReceiver, ReceivedSpan, otlp_receiver
+from helpers.workers import Worker, worker_process
+from helpers.workflows import SlowStepWorkflow
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
-from otlp_receiver import OTLPReceiver, ReceivedSpan, otlp_receiver
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
-from test_worker_process import WorkerProcess, worker_process
-from workflows import SlowStepWorkflow
 
 from shadow_sdk.observability._tracing import SPAN_FLUSH_TIMEOUT
 
-TRACED_CLIENT = Path(__file__).parents[1] / "traced_client.py"
+TRACED_CLIENT = Path(__file__).parents[1] / "helpers" / "traced_client.py"
 # How far past its shutdown cap a stopping worker may still be alive: the span flush,
 # plus room for a loaded machine. Without the flush bound it is 7 to 30 s and more.
 EXIT_SLACK = SPAN_FLUSH_TIMEOUT + 4
@@ -34,7 +34,7 @@ INSTANCE_ID = "service.instance.id"
 
 
 async def run_traced_client(workflow_id: str, **env: str) -> tuple[int, str]:
-    """Run tests/traced_client.py, which starts the workflow and waits for its result."""
+    """Run tests/helpers/traced_client.py, which starts the workflow and waits for its result."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, str(TRACED_CLIENT), workflow_id,
         env={**os.environ, **env},
@@ -82,7 +82,7 @@ async def test_one_trace_crosses_client_and_worker_processes_to_the_collector(
                 OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
                 OTEL_SERVICE_NAME="orders-cli",
             )
-            worker.process.send_signal(signal.SIGTERM)
+            worker.send_signal(signal.SIGTERM)
             worker_code = await worker.exit_code()
         spans = receiver.spans()
 
@@ -125,7 +125,7 @@ async def test_one_trace_crosses_client_and_worker_processes_to_the_collector(
 @contextlib.asynccontextmanager
 async def traced_worker(
     env: WorkflowEnvironment, task_queue: str, home: Path, endpoint: str
-) -> AsyncIterator[WorkerProcess]:
+) -> AsyncIterator[Worker]:
     """A worker process exporting to ``endpoint`` every 0.1 s, with a 1 s drain and a 2 s cap."""
     address = env.client.service_client.config.target_host
     async with worker_process(
@@ -150,9 +150,9 @@ async def run_workflows(client: Client, task_queue: str, count: int) -> list[str
     ]
 
 
-async def stop_within_cap(worker: WorkerProcess) -> int:
+async def stop_within_cap(worker: Worker) -> int:
     """SIGTERM the worker; it must be gone within its 2 s cap plus the span flush."""
-    worker.process.send_signal(signal.SIGTERM)
+    worker.send_signal(signal.SIGTERM)
     return await worker.exit_code(within=2 + EXIT_SLACK)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import prometheus_client
-from scrape import Scrape
 
 from shadow_sdk.observability import (
     Observability,
@@ -14,6 +13,7 @@ from shadow_sdk.observability import (
     registry_for,
 )
 from shadow_sdk.observability._prometheus import BUFFER_SIZE
+from shadow_sdk.testing import Scrape
 
 
 def observability() -> Observability:

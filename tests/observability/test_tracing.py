@@ -9,13 +9,13 @@ from collections.abc import Iterator
 
 import opentelemetry.trace
 import pytest
+from helpers.workflows import OutcomeWorkflow, flaky_step
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import create_tracer_provider
-from workflows import OutcomeWorkflow, flaky_step
 
 from shadow_sdk import ShadowPlugin, ShadowSettings, ShadowWorker
 from shadow_sdk.codec import EncryptionCodec, KeyRing

@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis.asyncio
-from support import FakeClock, Metrics
+from support import Metrics
 
 from shadow_sdk.resilience import ResultCache
+from shadow_sdk.testing import FakeClock
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""What the resilience tests share: a fake clock, metrics, calls through a breaker, workflows."""
+"""What the resilience tests share: metrics, calls through a breaker, workflows."""
 
 from __future__ import annotations
 
@@ -13,25 +13,12 @@ import prometheus_client
 import pytest
 import redis.asyncio
 import temporalio.common
-from scrape import Scrape
 from temporalio.client import Client, WorkflowHandle
 
 from shadow_sdk import ShadowSettings, ShadowWorker
 from shadow_sdk.observability import TemporalMetricsCollector, create_runtime, registry_for
 from shadow_sdk.resilience import CircuitBreaker, CircuitState
-
-
-class FakeClock:
-    """Monotonic seconds that move only when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from shadow_sdk.testing import Scrape
 
 
 class Metrics:

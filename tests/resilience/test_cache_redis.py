@@ -14,13 +14,13 @@ from datetime import datetime, timedelta
 import pytest
 import redis.asyncio
 from cache_activities import Customer
-from network import free_port
-from support import LOGGER, Counted, FakeClock, Metrics, keys_of, warnings_of
+from support import LOGGER, Counted, Metrics, keys_of, warnings_of
 from temporalio import activity
 
 from shadow_sdk import ShadowSettings
 from shadow_sdk.codec import EncryptionCodec, KeyRing
 from shadow_sdk.resilience import ResultCache
+from shadow_sdk.testing import FakeClock, free_port
 
 TTL = timedelta(minutes=5)
 KEY = bytes(range(32))

@@ -26,16 +26,7 @@ from breaker_workflows import (
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import (
-    Boom,
-    FakeClock,
-    Metrics,
-    Workflows,
-    calls,
-    open_circuit,
-    outcome,
-    succeed,
-)
+from support import Boom, Metrics, Workflows, calls, open_circuit, outcome, succeed
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -43,6 +34,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from shadow_sdk import ShadowError
 from shadow_sdk.resilience import CircuitBreaker, CircuitOpenError, CircuitState
+from shadow_sdk.testing import FakeClock
 
 CLOSED, OPEN, HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN
 

@@ -10,7 +10,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from support import FakeClock
 
 from shadow_sdk import Duration
 from shadow_sdk.resilience import (
@@ -19,6 +18,7 @@ from shadow_sdk.resilience import (
     CircuitBreakerOptions,
     circuit_breaker,
 )
+from shadow_sdk.testing import FakeClock
 
 # Configuration.
 

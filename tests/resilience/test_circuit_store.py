@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio
-from network import free_port
-from support import Boom, FakeClock, calls, succeed
+from support import Boom, calls, succeed
 
 from shadow_sdk.resilience import (
     CircuitBreaker,
@@ -22,6 +21,7 @@ from shadow_sdk.resilience import (
     CircuitState,
     RedisCircuitStore,
 )
+from shadow_sdk.testing import FakeClock, free_port
 
 CLOSED, OPEN, HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN
 

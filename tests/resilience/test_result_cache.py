@@ -15,15 +15,14 @@ import pytest
 import redis.asyncio
 import temporalio.activity
 from cache_activities import CALLS, Customer, LookupRepeatedlyWorkflow, lookup_customer
-from scrape import Scrape
-from support import Counted, FakeClock, Metrics, Workflows, keys_of
+from support import Counted, Metrics, Workflows, keys_of
 from temporalio import activity
 from temporalio.client import Client
 
 from shadow_sdk import ShadowPlugin
 from shadow_sdk.observability import TemporalMetricsCollector, create_runtime, registry_for
 from shadow_sdk.resilience import ResultCache, cached
-from shadow_sdk.testing import start_time_skipping
+from shadow_sdk.testing import FakeClock, Scrape, start_time_skipping
 
 TTL = timedelta(minutes=5)
 

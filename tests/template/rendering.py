@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import copier
-from repositories import git
+from helpers.repositories import git
 
 ROOT = Path(__file__).resolve().parents[2]
 SDK_FROM_CHECKOUT = {"sdk_source": "checkout", "sdk_checkout": str(ROOT)}

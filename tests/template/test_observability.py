@@ -16,10 +16,10 @@ import promql_parser
 import pytest
 import yaml
 from rendering import render
-from scrape import Scrape, scrape
+from helpers.scrape import Scrape, scrape
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import MetricMeter
-from workflows import OutcomeWorkflow, flaky_step
+from helpers.workflows import OutcomeWorkflow, flaky_step
 
 from shadow_sdk import ShadowPlugin, ShadowSettings, ShadowWorker
 from shadow_sdk.auth import (

@@ -31,7 +31,7 @@ from pathlib import Path
 import copier
 import pytest
 import yaml
-from repositories import copy_of_checkout, git
+from helpers.repositories import copy_of_checkout, git
 from services import run as run_in
 from services import tool
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from helpers.workflows import SleepWorkflow
 from temporalio.client import (
     Schedule,
     ScheduleActionStartWorkflow,
@@ -16,7 +17,6 @@ from temporalio.client import (
 )
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
-from workflows import SleepWorkflow
 
 from shadow_sdk import BinaryNotFoundError
 from shadow_sdk.testing import TEMPORAL_CLI, TEMPORAL_TEST_SERVER, find_binary

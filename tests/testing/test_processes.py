@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.workflows import SquaresWorkflow
 from temporalio.client import Client
-from workflows import SquaresWorkflow
 
 from shadow_sdk.testing import (
     Credentials,
@@ -23,7 +23,7 @@ from shadow_sdk.testing import (
     run_command,
 )
 
-WORKER = [sys.executable, str(Path(__file__).parents[1] / "worker_process.py")]
+WORKER = [sys.executable, str(Path(__file__).parents[1] / "helpers" / "worker_process.py")]
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +160,7 @@ def test_the_service_fixtures_run_a_service_as_processes(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A suite naming its service gets a shared worker, workers of its own, and its command."""
-    helpers = Path(__file__).parents[1]
+    helpers = Path(__file__).parents[1] / "helpers"
     monkeypatch.setenv("PYTHONPATH", str(helpers))  # The service imports the test workflows.
     pytester.makeini(
         "[pytest]\nasyncio_default_fixture_loop_scope = function\nasyncio_mode = auto\n"

@@ -5,7 +5,7 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from network import free_port, wait_until_listening
+from helpers.network import free_port, wait_until_listening
 
 from shadow_sdk.testing import TEMPORAL_CLI, find_binary
 

@@ -21,7 +21,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from network import free_port, wait_until_listening
+
+from helpers.network import free_port, wait_until_listening
 
 # Debian installs nginx in /usr/sbin, which is not on every user's PATH.
 NGINX_CANDIDATES = (Path("/usr/sbin/nginx"),)

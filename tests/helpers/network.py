@@ -6,12 +6,9 @@ import socket
 import subprocess
 import time
 
+from shadow_sdk.testing import free_port
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["accepts_connections", "free_port", "wait_until_listening"]
 
 
 def accepts_connections(port: int) -> bool:
