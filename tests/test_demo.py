@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from helpers.network import accepts_connections, free_port
 
+pytestmark = pytest.mark.slow
+
 DEMO = Path(__file__).resolve().parent.parent / "scripts" / "demo.py"
 
 

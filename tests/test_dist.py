@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from helpers.repositories import copy_of_checkout, git
 
+pytestmark = pytest.mark.slow
+
 TAG = "v1.4.2"
 DIST_INFO = "shadow_sdk-1.4.2.dist-info"
 

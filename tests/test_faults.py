@@ -8,22 +8,23 @@ and checks that every workflow still completes with the right result.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 import redis.asyncio
 from helpers.handles import wait_until_activity_runs
 from helpers.scrape import get
+from helpers.workers import Worker, worker_process
 from helpers.workflows import SquaresWorkflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
-from test_worker_process import WorkerProcess, worker_process
 
-from shadow_sdk.testing import TEMPORAL_CLI, RedisServer, find_binary, free_port
+from shadow_sdk.testing import DevServer, RedisServer
+
+pytestmark = pytest.mark.slow
 
 Handle = WorkflowHandle[SquaresWorkflow, list[int]]
 
@@ -47,11 +48,11 @@ async def results(handles: list[Handle], *, within: float = 60) -> list[list[int
         return list(await asyncio.gather(*(handle.result() for handle in handles)))
 
 
-async def wait_for_ready(worker: WorkerProcess, status: int, *, within: float) -> str:
+async def wait_for_ready(worker: Worker, status: int, *, within: float) -> str:
     """Wait until /ready answers ``status``; return its body."""
     async with asyncio.timeout(within):
         while True:
-            assert worker.process.returncode is None, worker.output
+            assert worker.returncode is None, worker.output
             answer, body = await get(worker.ops_port, "/ready")
             if answer == status:
                 return body
@@ -69,11 +70,11 @@ async def test_workflows_complete_after_a_worker_is_killed_with_activities_in_fl
         handles = await start_squares(client, task_queue, 4, steps=3, seconds=1.0)
         for handle in handles:
             await wait_until_activity_runs(handle)
-        first.process.kill()
+        first.kill()
         killed = await first.exit_code()
     async with worker_process(tmp_path, address, task_queue) as second:
         finished = await results(handles)
-        second.process.send_signal(signal.SIGTERM)
+        second.send_signal(signal.SIGTERM)
         assert await second.exit_code() == 0, second.output
 
     assert killed == -signal.SIGKILL
@@ -89,63 +90,11 @@ async def test_workflows_complete_after_a_worker_is_killed_with_activities_in_fl
     assert 2 in attempts, attempts
 
 
-class DevServer:
-    """``temporal server start-dev`` on a SQLite file, so it can stop and start again."""
-
-    def __init__(self, port: int, database: Path) -> None:
-        self.port = port
-        self.database = database
-        self.process: asyncio.subprocess.Process | None = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            str(find_binary(*TEMPORAL_CLI)), "server", "start-dev", "--headless",
-            "--ip", "127.0.0.1", "--port", str(self.port),
-            "--db-filename", str(self.database), "--log-level", "error",
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
-        async with asyncio.timeout(60):
-            while True:
-                assert self.process.returncode is None, "the dev server exited"
-                with contextlib.suppress(RuntimeError):
-                    client = await Client.connect(self.address)
-                    await client.count_workflows()  # The namespace answers too.
-                    return
-                await asyncio.sleep(0.2)
-
-    async def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is None or process.returncode is not None:
-            return
-        process.terminate()
-        try:
-            async with asyncio.timeout(30):
-                await process.wait()
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-
-
-@contextlib.asynccontextmanager
-async def dev_server(port: int, database: Path) -> AsyncIterator[DevServer]:
-    server = DevServer(port, database)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
 async def test_workflows_complete_across_a_server_restart_and_ready_follows_the_polls(
     task_queue: str, tmp_path: Path
 ) -> None:
     """The server goes away mid-run: /ready turns 503 past the grace, 200 once it is back."""
-    async with dev_server(free_port(), tmp_path / "temporal.db") as server:
+    with DevServer(database=tmp_path / "temporal.db").start() as server:
         client = await Client.connect(server.address)
         async with worker_process(
             tmp_path, server.address, task_queue, WORKER_POLL_FAILURE_GRACE="1"
@@ -154,9 +103,9 @@ async def test_workflows_complete_across_a_server_restart_and_ready_follows_the_
             handles = await start_squares(client, task_queue, 4, steps=3, seconds=1.0)
             await wait_until_activity_runs(handles[0])
 
-            await server.stop()
+            await asyncio.to_thread(server.stop)
             during = await wait_for_ready(worker, 503, within=30)
-            await server.start()
+            await asyncio.to_thread(server.start)
             await wait_for_ready(worker, 200, within=60)
             finished = await results(handles)
 

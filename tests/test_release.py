@@ -18,6 +18,8 @@ import pytest
 import yaml
 from helpers.repositories import copy_of_checkout, git
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "check_release.py"
 

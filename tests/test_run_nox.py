@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # Installs nox and uv, and runs them.
+
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "run_nox.py"
 
 NOXFILE = '''

@@ -26,6 +26,8 @@ from shadow_sdk.auth import TokenIssuer
 from shadow_sdk.codec import EncryptionCodec, KeyRing
 from shadow_sdk.testing import TEMPORAL_CLI, find_binary
 
+pytestmark = pytest.mark.slow
+
 SECRET = "e2e-secret-that-is-at-least-32-bytes"
 KEYS = {"2026-11": base64.b64encode(bytes(range(32))).decode()}
 ISSUER = TokenIssuer(hs256_secret=SECRET)

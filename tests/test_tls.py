@@ -23,11 +23,14 @@ from temporalio.testing import WorkflowEnvironment
 from shadow_sdk import ShadowSettings, ShadowWorker, connect
 
 NGINX = find_nginx()
-pytestmark = pytest.mark.skipif(
-    NGINX is None,
-    reason="nginx is not installed: these tests need a real TLS terminator "
-    "(Debian: apt-get install nginx; .ci/run installs it when it runs as root)",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        NGINX is None,
+        reason="nginx is not installed: these tests need a real TLS terminator "
+        "(Debian: apt-get install nginx; .ci/run installs it when it runs as root)",
+    ),
+]
 
 API_KEY = "tls-test-api-key-7f3a"
 

@@ -25,6 +25,8 @@ from shadow_sdk.auth import AuthInterceptor, TokenIssuer
 from shadow_sdk.codec import EncryptionCodec, KeyRing
 from shadow_sdk.testing import free_port, start_dev_server
 
+pytestmark = pytest.mark.slow
+
 
 def history_events(history: WorkflowHistory) -> list[EventType.ValueType]:
     return [event.event_type for event in history.events]

@@ -22,11 +22,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple, Self
 
+from shadow_sdk._duration import Duration, to_timedelta
 from shadow_sdk.testing._environments import TEMPORAL_CLI, find_binary
 from shadow_sdk.testing._scrape import Scrape
 
 POLLING = "worker polling"
 """What a shadow_sdk worker logs once the server accepted its polls."""
+
+
+def _seconds(value: Duration, name: str) -> float:
+    return to_timedelta(value, name, non_negative=True).total_seconds()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -166,14 +171,14 @@ class _Process:
         """Send ``signum`` to the process."""
         self._started().send_signal(signum)
 
-    def wait(self, timeout: float = 60) -> int:
-        """Wait for the process to exit; its exit status."""
-        code = self._started().wait(timeout)
+    def wait(self, timeout: Duration = 60) -> int:
+        """Wait up to ``timeout`` (seconds or a ``timedelta``) for it to exit; its status."""
+        code = self._started().wait(_seconds(timeout, "timeout"))
         if self._output is not None:
             self._output.close()
         return code
 
-    def stop(self, timeout: float = 30) -> int:
+    def stop(self, timeout: Duration = 30) -> int:
         """SIGTERM, as Kubernetes stops a pod; SIGKILL if it is not gone within ``timeout``."""
         if self._process is None:
             return 0
@@ -227,11 +232,11 @@ class WorkerProcess(_Process):
         """The base URL of its ops server: ``/metrics``, ``/live``, ``/ready``, ``/health``."""
         return f"http://{self.env['METRICS_HOST']}:{self.env['METRICS_PORT']}"
 
-    def start(self, timeout: float = 60, *, until: str | None = POLLING) -> Self:
+    def start(self, timeout: Duration = 60, *, until: str | None = POLLING) -> Self:
         """Start the worker and wait until it polls.
 
         Args:
-            timeout: How long to wait, in seconds.
+            timeout: How long to wait, seconds or a ``timedelta``.
             until: The line to wait for; ``None`` returns at once, for a test of how a
                 worker starts (a server it cannot reach yet, settings it refuses).
 
@@ -244,7 +249,7 @@ class WorkerProcess(_Process):
             self.wait_for_output(until, timeout)
         return self
 
-    def wait_for_output(self, text: str, timeout: float = 30) -> None:
+    def wait_for_output(self, text: str, timeout: Duration = 30) -> None:
         """Wait until the worker printed ``text``; fail if it exits first.
 
         Raises:
@@ -252,14 +257,17 @@ class WorkerProcess(_Process):
             TimeoutError: It did not print ``text`` within ``timeout`` seconds.
         """
         process = self._started()
-        if self._output is not None and self._output.wait_for(text, alive=process, timeout=timeout):
+        if self._output is not None and self._output.wait_for(
+            text, alive=process, timeout=_seconds(timeout, "timeout")
+        ):
             return
         raise ProcessExited(f"worker exited with {self.wait()}:\n{self.output}")
 
-    def get(self, path: str, timeout: float = 10) -> tuple[int, str]:
+    def get(self, path: str, timeout: Duration = 10) -> tuple[int, str]:
         """GET ``path`` of its ops server: the status and the body."""
+        url, seconds = self.ops_url + path, _seconds(timeout, "timeout")
         try:
-            with urllib.request.urlopen(self.ops_url + path, timeout=timeout) as response:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=seconds) as response:  # noqa: S310
                 return response.status, response.read().decode()
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode()
@@ -316,20 +324,24 @@ class DevServer(_Process):
         """``host:port`` of its frontend, for ``TEMPORAL_ADDRESS``."""
         return f"127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60) -> Self:
+    def start(self, timeout: Duration = 60) -> Self:
         """Start the server and wait until its namespace answers.
+
+        Args:
+            timeout: How long to wait, seconds or a ``timedelta``.
 
         Raises:
             ProcessExited: It exited first.
             TimeoutError: Its namespace did not answer within ``timeout`` seconds.
         """
         process = self._spawn()
-        deadline = time.monotonic() + timeout
+        seconds = _seconds(timeout, "timeout")
+        deadline = time.monotonic() + seconds
         while not self._answers():
             if process.poll() is not None:
                 raise ProcessExited(f"dev server exited with {self.wait()}:\n{self.output}")
             if time.monotonic() > deadline:
-                msg = f"the dev server did not answer within {timeout:g} s:\n{self.output}"
+                msg = f"the dev server did not answer within {seconds:g} s:\n{self.output}"
                 raise TimeoutError(msg)
             time.sleep(0.1)
         return self

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import pytest
 from helpers.otlp_receiver import OTLPReceiver, ReceivedSpan, otlp_receiver
 from helpers.workers import Worker, worker_process
 from helpers.workflows import SlowStepWorkflow
@@ -25,6 +26,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from shadow_sdk.observability._tracing import SPAN_FLUSH_TIMEOUT
+
+pytestmark = pytest.mark.slow
 
 TRACED_CLIENT = Path(__file__).parents[1] / "helpers" / "traced_client.py"
 # How far past its shutdown cap a stopping worker may still be alive: the span flush,

@@ -12,6 +12,8 @@ import pytest
 import yaml
 from rendering import git, render, template_repository
 
+pytestmark = pytest.mark.slow
+
 WORKFLOWS = ["ci.yml", "template-updates.yml"]
 
 

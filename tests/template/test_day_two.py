@@ -17,6 +17,8 @@ import pytest
 from rendering import SDK_FROM_CHECKOUT, git, render
 from services import run, tool
 
+pytestmark = pytest.mark.slow
+
 MARKERS = "<<<<<<< before updating\nold\n=======\nnew\n>>>>>>> after updating\n"
 
 

@@ -25,6 +25,8 @@ from rendering import render
 
 from shadow_sdk import ShadowSettings
 
+pytestmark = pytest.mark.slow
+
 # The cap on the whole shutdown defaults to the graceful timeout plus this margin.
 
 VARIANTS: dict[str, dict[str, Any]] = {

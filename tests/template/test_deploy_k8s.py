@@ -28,6 +28,8 @@ from rendering import render
 
 from shadow_sdk import ShadowSettings
 
+pytestmark = pytest.mark.slow
+
 # The oldest Kubernetes the manifests support; they are also validated against the
 # newest one kubernetes-validate knows.
 OLDEST_KUBERNETES = "1.31.0"

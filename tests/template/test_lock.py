@@ -11,6 +11,8 @@ import pytest
 from rendering import SDK_FROM_CHECKOUT, render
 from services import run, tool
 
+pytestmark = pytest.mark.slow
+
 OWN_DEPENDENCY = '  "pydantic>=2.11",\n  "httpx>=0.27",\n'
 
 

@@ -39,6 +39,8 @@ from shadow_sdk.observability import (
 from shadow_sdk.resilience import CircuitBreaker, CircuitOpenError, ResultCache
 from shadow_sdk.testing import start_dev_server
 
+pytestmark = pytest.mark.slow
+
 SECRET = "observability-assets-secret-of-32-bytes"
 WORKER_KEY = KeyRing({"worker-key": bytes(32)})
 # Labels Prometheus adds to every series of the scrape job, besides the metric's own.

@@ -19,6 +19,8 @@ from rendering import ROOT, SDK_FROM_CHECKOUT, git, render, template_repository
 
 from shadow_sdk import ShadowSettings
 
+pytestmark = pytest.mark.slow
+
 
 def files(root: Path) -> set[str]:
     return {str(path.relative_to(root)) for path in root.rglob("*") if path.is_file()}

@@ -35,6 +35,8 @@ from helpers.repositories import copy_of_checkout, git
 from services import run as run_in
 from services import tool
 
+pytestmark = pytest.mark.slow
+
 RELEASE = "v0.7.0"
 # The service's own tests need the task processing example only: it has workflow,
 # activity and end-to-end command tests, and keeps this module at about a minute a route.

@@ -34,6 +34,8 @@ from rendering import ROOT, SDK_FROM_CHECKOUT
 from helpers.repositories import git
 from services import run, tool
 
+pytestmark = pytest.mark.slow  # Renders the template and runs its services' checks.
+
 FULL_NOX = os.environ.get("SHADOW_UPDATE_FULL_NOX") == "1"
 PACKAGE = "src/example_worker"
 OLD_ALERTS = "deploy/observability/alerts.yml"

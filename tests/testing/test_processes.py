@@ -23,6 +23,8 @@ from shadow_sdk.testing import (
     run_command,
 )
 
+pytestmark = pytest.mark.slow
+
 WORKER = [sys.executable, str(Path(__file__).parents[1] / "helpers" / "worker_process.py")]
 
 
