@@ -196,7 +196,8 @@ def bench(session: nox.Session) -> None:
 @nox.session(default=False)
 def demo(session: nox.Session) -> None:
     """Render a service, run it on a local Temporal dev server and show its workflows."""
-    session.install("copier>=9.15", "uv>=0.8")
+    # The SDK's harness runs the dev server, the codec server and the worker.
+    session.install("-e", ".[testing]", "copier>=9.15", "uv>=0.8")
     session.run(
         "python",
         "scripts/demo.py",

@@ -34,7 +34,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -42,11 +41,13 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import copier
 import uv
 import yaml
+
+from shadow_sdk.testing import BackgroundProcess, DevServer, ProcessExited, WorkerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = ROOT / "build" / "demo"
@@ -57,6 +58,7 @@ COMMAND_TIMEOUT = 120.0  # One command of the service's or Temporal's command li
 POLL_TIMEOUT = 60.0  # Until a schedule's run starts, or a rollout acts on a signal.
 
 T = TypeVar("T")
+P = TypeVar("P", bound=BackgroundProcess)
 
 
 class DemoError(Exception):
@@ -244,67 +246,27 @@ class _Processes:
     """The processes the demo started, stopped in reverse order however the demo ends."""
 
     def __init__(self) -> None:
-        self.started: list[tuple[str, subprocess.Popen[str]]] = []
+        self.started: list[BackgroundProcess] = []
 
-    def start(self, name: str, command: list[str], env: dict[str, str], log: Path) -> _Output:
-        process = subprocess.Popen(
-            command,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,  # Ctrl-C reaches the demo only; it stops them in order.
-        )
-        self.started.append((name, process))
-        return _Output(process, log)
+    def start(self, process: P, *, until: str | None = None) -> P:
+        """Start ``process`` (waiting for ``until`` in its output) and stop it at the end."""
+        self.started.append(process)
+        try:
+            if until is None:
+                process.start(STARTUP_TIMEOUT)  # Each kind's own readiness.
+            else:
+                process.start(STARTUP_TIMEOUT, until=until)
+        except (ProcessExited, TimeoutError) as error:
+            raise DemoError(f"{process.name} did not start:\n{_tail(str(error))}") from None
+        return process
 
     def stop_all(self) -> None:
-        for name, process in reversed(self.started):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    print(f"demo: {name} did not stop in {STOP_TIMEOUT:g} s; killing it")
-                    process.kill()
-                    process.wait()
+        for process in reversed(self.started):
+            process.stop(STOP_TIMEOUT)
 
 
-class _Output:
-    """A child's output, copied to a log file and watched for a line."""
-
-    def __init__(self, process: subprocess.Popen[str], log: Path) -> None:
-        self.process = process
-        self.log = log
-        self._lines: list[str] = []
-        self._seen = threading.Condition()
-        if process.stdout is None:
-            raise ValueError("process must be started with stdout=PIPE")
-        threading.Thread(target=self._copy, args=(process.stdout,), daemon=True).start()
-
-    def _copy(self, stream: IO[str]) -> None:
-        with self.log.open("w") as log:
-            for line in stream:
-                log.write(line)
-                log.flush()
-                with self._seen:
-                    self._lines.append(line)
-                    self._seen.notify_all()
-        with self._seen:
-            self._seen.notify_all()
-
-    def wait_for(self, text: str, what: str) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        with self._seen:
-            while not any(text in line for line in self._lines):
-                if self.process.poll() is not None:
-                    raise DemoError(f"{what} exited with {self.process.returncode}:\n{self.tail()}")
-                if time.monotonic() > deadline:
-                    raise DemoError(f"{what} not ready after {STARTUP_TIMEOUT:g} s:\n{self.tail()}")
-                self._seen.wait(timeout=0.2)
-
-    def tail(self) -> str:
-        return "".join(self._lines[-20:]) or f"(no output; see {self.log})"
+def _tail(text: str, lines: int = 20) -> str:
+    return "\n".join(text.splitlines()[-lines:])
 
 
 @contextlib.contextmanager
@@ -372,19 +334,19 @@ def _start_codec_server(
     ui_url: str,
 ) -> None:
     print(f"Starting the codec server on port {args.codec_port} (shadow codec-server) ...")
-    output = processes.start(
-        "the codec server",
+    codec_server = BackgroundProcess(
         [str(service.bin / "shadow"), "codec-server", "--host", args.host,
          "--port", str(args.codec_port)],
-        env={
+        {
             **env,
             "CODEC_SERVER_CORS_ORIGINS": ui_url,
             # The dev server's Web UI sends no token; on loopback it may read payloads.
             "CODEC_SERVER_ANONYMOUS_ROLE": "viewer",
         },
         log=service.path.parent / "codec-server.log",
+        name="the codec server",
     )  # fmt: skip
-    output.wait_for("codec server on", "the codec server")
+    processes.start(codec_server, until="codec server on")
 
 
 def _start_server(
@@ -395,46 +357,24 @@ def _start_server(
     codec_url: str | None,
 ) -> None:
     print(f"Starting the Temporal dev server on {address} (Web UI on port {args.ui_port}) ...")
-    temporal = str(service.bin / "temporal")
+    ui = ["--ui-port", str(args.ui_port)]
     codec = ["--ui-codec-endpoint", codec_url] if codec_url else []
-    output = processes.start(
-        "the Temporal dev server",
-        [
-            temporal, "server", "start-dev",
-            "--ip", args.host,
-            "--port", str(args.port),
-            "--ui-port", str(args.ui_port),
-            "--namespace", service.namespace,
-            "--log-level", "warn",
-            *codec,
-        ],
-        env=dict(os.environ),
+    server = DevServer(
+        host=args.host,
+        port=args.port,
+        namespace=service.namespace,
+        arguments=[*ui, *codec],
         log=service.path.parent / "server.log",
-    )  # fmt: skip
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while True:
-        ready = subprocess.run(
-            [temporal, "operator", "namespace", "describe", "--address", address,
-             "--namespace", service.namespace],
-            capture_output=True,
-            check=False,
-        )  # fmt: skip
-        if ready.returncode == 0:
-            return
-        if output.process.poll() is not None or time.monotonic() > deadline:
-            raise DemoError(f"the Temporal dev server did not start:\n{output.tail()}")
-        time.sleep(0.2)
+    )
+    processes.start(server)
 
 
 def _start_worker(processes: _Processes, service: Service, env: dict[str, str]) -> None:
     print(f"Starting the worker: {service.slug} worker ...")
-    output = processes.start(
-        "the worker",
-        [str(service.bin / service.slug), "worker"],
-        env=env,
-        log=service.path.parent / "worker.log",
+    worker = WorkerProcess(
+        [str(service.bin / service.slug), "worker"], env, log=service.path.parent / "worker.log"
     )
-    output.wait_for("worker polling", "the worker")
+    processes.start(worker)  # Until it polls.
 
 
 def _print_summary(service: Service, address: str, ui_url: str, codec_url: str | None) -> None:
@@ -859,9 +799,9 @@ def _print_operations(ops_url: str) -> None:
 
 
 def _wait_for_interrupt(processes: _Processes) -> None:
-    while all(process.poll() is None for _, process in processes.started):
+    while all(process.returncode is None for process in processes.started):
         time.sleep(0.5)
-    stopped = [name for name, process in processes.started if process.poll() is not None]
+    stopped = [process.name for process in processes.started if process.returncode is not None]
     raise DemoError(f"{', '.join(stopped)} stopped unexpectedly; see the logs next to the service")
 
 

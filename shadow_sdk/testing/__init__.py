@@ -17,6 +17,7 @@ from shadow_sdk.testing._environments import (
     start_time_skipping,
 )
 from shadow_sdk.testing._processes import (
+    BackgroundProcess,
     CommandResult,
     DevServer,
     ProcessExited,
@@ -31,6 +32,7 @@ __all__ = [
     "REDIS_SERVER",
     "TEMPORAL_CLI",
     "TEMPORAL_TEST_SERVER",
+    "BackgroundProcess",
     "CommandResult",
     "Credentials",
     "DevServer",

