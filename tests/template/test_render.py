@@ -119,7 +119,7 @@ def test_switched_off_options_leave_no_files_behind(tmp_path: Path) -> None:
     assert {"compose.yaml", "LICENSE", "renovate.json"}.isdisjoint(rendered)
     assert "Dockerfile" in rendered
     pyproject = (service / "pyproject.toml").read_text()
-    assert "shadow-sdk[tracing]" not in pyproject
+    assert "tracing]" not in pyproject
     assert "Private :: Do Not Upload" in pyproject
 
 
@@ -289,8 +289,8 @@ def template_copy(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     ("tag", "requirement"),
     [
-        ("v1.2.3", "shadow-sdk[tracing]>=1.2.3,<2"),
-        ("v0.4.1", "shadow-sdk[tracing]>=0.4.1,<0.5"),
+        ("v1.2.3", "shadow-sdk[redis,tracing]>=1.2.3,<2"),
+        ("v0.4.1", "shadow-sdk[redis,tracing]>=0.4.1,<0.5"),
     ],
     ids=["release", "pre-1.0 release"],
 )
@@ -316,7 +316,7 @@ def test_an_untagged_template_pins_its_commit_not_a_range(
 
     service = render(tmp_path / "service", template=template_copy)
 
-    assert '  "shadow-sdk[tracing]",\n' in (service / "pyproject.toml").read_text()
+    assert '  "shadow-sdk[redis,tracing]",\n' in (service / "pyproject.toml").read_text()
     assert sdk_source(service) == {"git": template_copy.as_uri(), "rev": commit}
 
 
@@ -350,7 +350,7 @@ def test_an_update_moves_the_sdk_to_the_new_release(template_copy: Path, tmp_pat
     update(service)
 
     pyproject = (service / "pyproject.toml").read_text()
-    assert '  "shadow-sdk[tracing]>=0.2.0,<0.3",\n' in pyproject
+    assert '  "shadow-sdk[redis,tracing]>=0.2.0,<0.3",\n' in pyproject
     assert ">=0.1.0" not in pyproject
     assert "v0.1.0" not in pyproject
     assert sdk_source(service) == {"git": template_copy.as_uri(), "tag": "v0.2.0"}
@@ -372,7 +372,7 @@ def test_a_chosen_index_is_kept_across_updates(template_copy: Path, tmp_path: Pa
     answers = yaml.safe_load((service / ".copier-answers.yml").read_text())
     pyproject = (service / "pyproject.toml").read_text()
     assert (answers["sdk_source"], answers["sdk_index_url"]) == ("index", url)
-    assert '  "shadow-sdk[tracing]>=0.2.0,<0.3",\n' in pyproject
+    assert '  "shadow-sdk[redis,tracing]>=0.2.0,<0.3",\n' in pyproject
     assert sdk_source(service) == {"index": "shadow-sdk"}
 
 

@@ -214,7 +214,7 @@ def test_the_git_route_installs_the_release_from_the_kits_repository(
 
     pyproject = tomllib.loads((service / "pyproject.toml").read_text())
     assert pyproject["tool"]["uv"]["sources"]["shadow-sdk"] == {"git": remote, "tag": RELEASE}
-    assert "shadow-sdk[tracing]>=0.7.0,<0.8" in pyproject["project"]["dependencies"]
+    assert "shadow-sdk[redis,tracing]>=0.7.0,<0.8" in pyproject["project"]["dependencies"]
     lock_sync_and_test(service)
     commit = subprocess.run(
         ["git", "rev-parse", f"{RELEASE}^{{commit}}"],

@@ -852,7 +852,7 @@ def test_an_answer_changed_by_update_removes_and_restores_only_what_it_governs(
 
     without_tracing = snapshot(service)
     assert changed(with_tracing, without_tracing) == governed
-    assert "shadow-sdk[tracing]" not in without_tracing["pyproject.toml"].decode()
+    assert "tracing]" not in without_tracing["pyproject.toml"].decode()
     expected = render(template_repository, tmp_path / "expected", "v0.2.0", tracing=False)
     make_user_edits(expected, alerts=NEW_ALERTS)
     assert without_tracing == snapshot(expected)
