@@ -9,6 +9,12 @@ converter on client, worker and replayer alike.
 from importlib.metadata import version as _version
 
 from shadow_sdk._client import connect
+from shadow_sdk._deployments import (
+    DeploymentStatus,
+    VersionStatus,
+    VersionSummary,
+    WorkerDeployment,
+)
 from shadow_sdk._duration import Duration
 from shadow_sdk._exceptions import (
     AuthError,
@@ -37,6 +43,7 @@ __all__ = [
     "CodecError",
     "CodecLimitError",
     "DecryptionError",
+    "DeploymentStatus",
     "Duration",
     "PermissionDenied",
     "Seconds",
@@ -48,6 +55,9 @@ __all__ = [
     "ShutdownTimeoutError",
     "TokenError",
     "UnknownKeyError",
+    "VersionStatus",
+    "VersionSummary",
+    "WorkerDeployment",
     "__version__",
     "connect",
     "run_and_exit",

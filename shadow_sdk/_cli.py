@@ -4,6 +4,7 @@
     shadow token --subject alice --role operator [--namespace orders] [--ttl 3600]
     shadow codec-server [--host HOST] [--port PORT]
     shadow decode history.json
+    shadow deployment describe|set-current|ramp|drained NAME [BUILD_ID] [PERCENTAGE]
 
 Settings come from the environment, as for a worker (see ShadowSettings).
 """
@@ -30,10 +31,14 @@ import google.protobuf.message
 import pydantic
 import temporalio.api.common.v1
 import temporalio.api.history.v1
+import temporalio.service
 from aiohttp import web
 
+from shadow_sdk._client import connect
 from shadow_sdk._codec_values import KEY_BYTES, check_key_id
+from shadow_sdk._deployments import WorkerDeployment
 from shadow_sdk._exceptions import CodecError, SettingsError
+from shadow_sdk._process import run_and_exit
 from shadow_sdk._settings import Seconds, ShadowSettings, problems_building
 from shadow_sdk.auth import TokenIssuer, redact_tokens
 from shadow_sdk.codec import create_codec_server
@@ -161,6 +166,46 @@ def decode(settings: ShadowSettings, args: argparse.Namespace) -> int:
     return 0
 
 
+def deployment(settings: ShadowSettings, args: argparse.Namespace) -> int:
+    """Describe a Worker Deployment, move its current or ramping version, or ask if one drained."""
+    run_and_exit(_rollout(settings, args))  # The client's core threads must not abort the exit.
+
+
+async def _rollout(settings: ShadowSettings, args: argparse.Namespace) -> int:
+    try:
+        return await _rollout_step(WorkerDeployment(await connect(settings), args.name), args)
+    except temporalio.service.RPCError as error:
+        print(f"shadow deployment: Temporal refused: {error.message}", file=sys.stderr)
+        return 1
+    except ValueError as error:
+        print(f"shadow deployment: {error}", file=sys.stderr)
+        return 2
+
+
+async def _rollout_step(rollout: WorkerDeployment, args: argparse.Namespace) -> int:
+    if args.action == "set-current":
+        await rollout.set_current(args.build_id)
+        print(f"{args.name}: new workflows now run {args.build_id}")
+    elif args.action == "ramp":
+        await rollout.set_ramping(args.build_id, args.percentage)
+        print(f"{args.name}: {args.percentage:g} % of new workflows now run {args.build_id}")
+    elif args.action == "drained":
+        drained = await rollout.drained(args.build_id)
+        print(f"{args.name} {args.build_id}: {'drained' if drained else 'not drained'}")
+        return 0 if drained else 1
+    else:
+        status = await rollout.describe()
+        ramp = (
+            f", {status.ramping_percentage:g} % ramping to {status.ramping_build_id}"
+            if status.ramping_build_id
+            else ""
+        )
+        print(f"{status.name}: current {status.current_build_id or '(unversioned)'}{ramp}")
+        for version in status.versions:
+            print(f"  {version.build_id}  {version.status}")
+    return 0
+
+
 def _payloads_in(
     message: google.protobuf.message.Message,
 ) -> Iterator[temporalio.api.common.v1.Payload]:
@@ -265,4 +310,20 @@ def _parser() -> argparse.ArgumentParser:
         "history", help="file from 'temporal workflow show --output json', or - for stdin"
     )
     command.set_defaults(command=decode, command_name="decode")
+
+    command = commands.add_parser("deployment", help="roll out Worker Deployment Versions")
+    actions = command.add_subparsers(dest="action", required=True, metavar="ACTION")
+    action = actions.add_parser("describe", help="the current, ramping and every version")
+    action.add_argument("name", help="the deployment (TEMPORAL_DEPLOYMENT_NAME)")
+    action = actions.add_parser("set-current", help="send new workflows to a version")
+    action.add_argument("name", help="the deployment (TEMPORAL_DEPLOYMENT_NAME)")
+    action.add_argument("build_id", help="the version (TEMPORAL_WORKER_BUILD_ID)")
+    action = actions.add_parser("ramp", help="send a share of new workflows to a version")
+    action.add_argument("name", help="the deployment (TEMPORAL_DEPLOYMENT_NAME)")
+    action.add_argument("build_id", help="the version (TEMPORAL_WORKER_BUILD_ID)")
+    action.add_argument("percentage", type=float, help="0 to 100; 0 ends the ramp")
+    action = actions.add_parser("drained", help="exit 0 once nothing runs on a version")
+    action.add_argument("name", help="the deployment (TEMPORAL_DEPLOYMENT_NAME)")
+    action.add_argument("build_id", help="the version (TEMPORAL_WORKER_BUILD_ID)")
+    command.set_defaults(command=deployment, command_name="deployment")
     return parser

@@ -15,6 +15,7 @@ from typing import Any, Self
 
 import temporalio.api.workflowservice.v1
 import temporalio.client
+import temporalio.common
 import temporalio.service
 import temporalio.worker
 
@@ -94,9 +95,20 @@ class ShadowWorker:
         _check(settings, options)
         options = {**_options_from(settings), **options}
         self.settings = settings
-        self.worker = temporalio.worker.Worker(
-            client, workflows=workflows, activities=activities, **options
-        )
+        try:
+            self.worker = temporalio.worker.Worker(
+                client, workflows=workflows, activities=activities, **options
+            )
+        except ValueError as error:
+            if "versioning behavior" not in str(error):
+                raise
+            # temporalio's own check: versioned, no default, and a workflow without one.
+            raise SettingsError(
+                [
+                    f"WORKER_DEFAULT_VERSIONING_BEHAVIOR="
+                    f"{settings.worker_default_versioning_behavior}: {error}"
+                ]
+            ) from None
         self.ops_server = ops_server
         self.poll_health = poll_health
         self._state = WorkerState.STARTING
@@ -427,6 +439,8 @@ def _options_from(settings: ShadowSettings) -> dict[str, Any]:
         "max_activities_per_second": settings.worker_max_activities_per_second,
         "max_task_queue_activities_per_second": per_queue_rate,
     }
+    if settings.versioned:
+        options["deployment_config"] = _deployment_config(settings)
     if settings.worker_tuner == "resource-based":
         options["tuner"] = temporalio.worker.WorkerTuner.create_resource_based(
             target_memory_usage=settings.worker_target_memory_usage,
@@ -449,3 +463,24 @@ def _options_from(settings: ShadowSettings) -> dict[str, Any]:
                 maximum=maximum
             )
     return {name: value for name, value in options.items() if value is not None}
+
+
+_BEHAVIORS = {
+    "pinned": temporalio.common.VersioningBehavior.PINNED,
+    "auto-upgrade": temporalio.common.VersioningBehavior.AUTO_UPGRADE,
+    "none": temporalio.common.VersioningBehavior.UNSPECIFIED,
+}
+
+
+def _deployment_config(settings: ShadowSettings) -> temporalio.worker.WorkerDeploymentConfig:
+    """The Worker Deployment Version of ``settings``, and the behavior workflows default to."""
+    if settings.temporal_deployment_name is None or settings.temporal_worker_build_id is None:
+        raise ValueError("an unversioned worker has no deployment config")
+    version = temporalio.common.WorkerDeploymentVersion(
+        settings.temporal_deployment_name, settings.temporal_worker_build_id
+    )
+    return temporalio.worker.WorkerDeploymentConfig(
+        version=version,
+        use_worker_versioning=True,
+        default_versioning_behavior=_BEHAVIORS[settings.worker_default_versioning_behavior],
+    )

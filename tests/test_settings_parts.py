@@ -19,6 +19,7 @@ from shadow_sdk._settings._codec import CodecSettings
 from shadow_sdk._settings._connection import ConnectionSettings
 from shadow_sdk._settings._ops import OpsSettings
 from shadow_sdk._settings._shared_state import SharedStateSettings
+from shadow_sdk._settings._versioning import VersioningSettings
 from shadow_sdk._settings._worker import WorkerSettings
 from shadow_sdk.auth import Authorizer, Policy, TokenVerifier
 from shadow_sdk.codec import CompressionCodec, EncryptionCodec, KeyRing
@@ -36,6 +37,10 @@ PART_OF_PREFIX: dict[str, type[BaseModel]] = {
     "redis_": SharedStateSettings,
     "codec_": CodecSettings,
     "auth_": AuthSettings,
+    # The Temporal Worker Controller's names; the longest prefix decides.
+    "temporal_deployment_": VersioningSettings,
+    "temporal_worker_build_": VersioningSettings,
+    "worker_default_versioning_": VersioningSettings,
 }
 
 
@@ -44,7 +49,8 @@ def test_each_setting_is_declared_by_the_part_of_its_concern() -> None:
     parts = set(PART_OF_PREFIX.values())
 
     for name in ShadowSettings.model_fields:
-        [part] = [part for prefix, part in PART_OF_PREFIX.items() if name.startswith(prefix)]
+        prefix = max((prefix for prefix in PART_OF_PREFIX if name.startswith(prefix)), key=len)
+        part = PART_OF_PREFIX[prefix]
         declared_by = [other for other in parts if name in other.model_fields]
         assert declared_by == [part], name
     assert sum(len(part.model_fields) for part in parts) == len(ShadowSettings.model_fields)

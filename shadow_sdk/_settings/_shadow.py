@@ -18,6 +18,7 @@ from shadow_sdk._settings._ops import OpsSettings
 from shadow_sdk._settings._problems import describe, legacy_problems
 from shadow_sdk._settings._profile import TemporalProfileSource
 from shadow_sdk._settings._shared_state import SharedStateSettings
+from shadow_sdk._settings._versioning import VersioningSettings
 from shadow_sdk._settings._worker import WorkerSettings
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ class ShadowSettings(
     CodecSettings,
     SharedStateSettings,
     OpsSettings,
+    VersioningSettings,
     WorkerSettings,
     ConnectionSettings,
     pydantic_settings.BaseSettings,
