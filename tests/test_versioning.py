@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import pytest
 import temporalio.service
 from helpers.versioned_workflows import JobV1, JobV2, OrderV1, OrderV2, Undeclared
+from temporalio.api.enums.v1 import VersioningBehavior
 from temporalio.client import Client, WorkflowHandle
 
 from shadow_sdk import (
@@ -202,12 +203,10 @@ async def test_the_default_behavior_pins_a_workflow_that_declares_none(
         result = await handle.result()
         described = await handle.describe()
 
-    info = described.raw_description.workflow_extended_info
     versioning = described.raw_description.workflow_execution_info.versioning_info
     assert result == "no behavior"
     assert versioning.deployment_version.build_id == "v1"
-    assert versioning.behavior == 1  # VERSIONING_BEHAVIOR_PINNED
-    assert info is not None
+    assert versioning.behavior == VersioningBehavior.VERSIONING_BEHAVIOR_PINNED
 
 
 async def shadow(server: DevServer, *args: str) -> tuple[int, str, str]:

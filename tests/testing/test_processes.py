@@ -15,6 +15,7 @@ from helpers.workflows import SquaresWorkflow
 from temporalio.client import Client
 
 from shadow_sdk.testing import (
+    BackgroundProcess,
     Credentials,
     DevServer,
     FakeClock,
@@ -201,3 +202,21 @@ def test_the_service_fixtures_run_a_service_as_processes(
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--timeout=300")
 
     result.assert_outcomes(passed=2)
+
+
+def test_a_process_that_ignores_sigterm_is_killed_after_the_timeout(tmp_path: Path) -> None:
+    """stop() waits out its timeout, then SIGKILL; the log holds what it printed."""
+    stubborn = textwrap.dedent(
+        """
+        import signal, time
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("up", flush=True)
+        time.sleep(60)
+        """
+    )
+    log = tmp_path / "stubborn.log"
+    process = BackgroundProcess([sys.executable, "-c", stubborn], log=log, name="stubborn")
+    process.start(until="up")
+
+    assert process.stop(timeout=0.5) == -signal.SIGKILL
+    assert log.read_text() == "up\n"
