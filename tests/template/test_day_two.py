@@ -147,6 +147,40 @@ def test_an_unknown_scenario_is_named(copy: Path) -> None:
     assert "there are: task_processing" in result.stderr
 
 
+def replay(service: Path) -> subprocess.CompletedProcess[str]:
+    """``nox -s replay``'s check, on this copy's code rather than the installed service's."""
+    python = service / ".venv" / "bin" / "python"
+    pytest_args = ("-m", "pytest", "tests/replay", "-p", "no:cacheprovider", "-q")
+    return run(service, str(python), *pytest_args, PYTHONPATH=str(service / "src"))
+
+
+@pytest.mark.parametrize(
+    ("change", "replays"),
+    [
+        ("        await workflow.sleep(1)\n", False),
+        ('        if workflow.patched("wait-first"):\n            await workflow.sleep(1)\n', True),
+    ],
+    ids=["incompatible", "patched"],
+)
+def test_replay_check_guards_a_workflow_change(copy: Path, change: str, replays: bool) -> None:
+    """A timer before the first activity breaks recorded runs; behind ``patched`` it does not."""
+    module = next((copy / "src").glob("*/task_processing/workflow.py"))
+    start = '        """Process ``task`` and return what was found and sent."""\n'
+    code = module.read_text()
+    assert start in code
+    module.write_text(code.replace(start, start + change))
+
+    result = replay(copy)
+
+    output = result.stdout + result.stderr
+    if replays:
+        assert result.returncode == 0, output
+    else:
+        assert result.returncode == 1, output
+        assert "NondeterminismError" in output
+        assert "test_history_replays_without_nondeterminism[task_processing]" in output
+
+
 def test_renovate_proposes_template_releases(service: Path) -> None:
     """renovate.json follows Renovate's schema and runs its copier manager."""
     config = json.loads((service / "renovate.json").read_text())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
@@ -25,7 +26,8 @@ travel in the workflow's input, which is limited to 2 MiB.
 """
 
 
-@workflow.defn
+# Pinned: a batch is bounded, so it finishes on the code that started it.
+@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
 class BatchProcessingWorkflow:
     """Index every document of a batch, at most ``max_concurrency`` at once, and report failures.
 

@@ -9,6 +9,7 @@ from contextlib import suppress
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -63,7 +64,9 @@ def rollout_problems(rollout: Rollout) -> list[str]:
     return problems
 
 
-@workflow.defn
+# Auto-upgrade: people may hold a rollout for days, and it must not hold the old
+# workers meanwhile. Guard each change with workflow.patched.
+@workflow.defn(versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class RolloutWorkflow:
     """Deploy a version to targets one at a time, waiting ``interval_seconds`` between steps.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from shadow_sdk.resilience import EXTERNAL_API, QUICK, Saga
@@ -11,7 +12,8 @@ with workflow.unsafe.imports_passed_through():
     from .models import Fulfilment, Order
 
 
-@workflow.defn
+# Pinned: its compensations must undo exactly the steps this code took.
+@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
 class OrderFulfilmentWorkflow:
     """Reserve stock, charge the card, ship; if a step fails, undo the ones before it.
 

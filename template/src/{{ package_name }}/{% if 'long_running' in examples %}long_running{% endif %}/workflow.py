@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -28,7 +29,9 @@ def problems(job: Job) -> list[str]:
     ]
 
 
-@workflow.defn
+# Auto-upgrade: a pinned run keeps its version through every continue-as-new, so the
+# job would hold the old workers to its end. Guard each change with workflow.patched.
+@workflow.defn(versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class LongRunningWorkflow:
     """Process a job chunk by chunk, one heartbeating activity per chunk.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, VersioningBehavior
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -20,7 +20,8 @@ SCHEDULED_START_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTi
 """Set by Temporal on runs a schedule starts: the time the run was due, before jitter."""
 
 
-@workflow.defn
+# Pinned: each run covers one period and ends; the next starts on the current code.
+@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
 class DailyReportWorkflow:
     """Compile the report of the period that ends when the run was due.
 

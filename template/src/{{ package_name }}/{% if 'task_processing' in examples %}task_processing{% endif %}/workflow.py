@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from .activities import INVALID_TASK, notify, process_task, validate_task
@@ -21,7 +21,8 @@ RETRY_POLICY = RetryPolicy(
 timeout allows; never retry a task that is invalid."""
 
 
-@workflow.defn
+# Pinned: a run lasts seconds, so it finishes on the code that started it.
+@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
 class TaskProcessingWorkflow:
     """Validate a task, process it and notify its owner.
 
