@@ -45,6 +45,9 @@ from shadow_sdk.codec import create_codec_server
 
 logger = logging.getLogger("shadow_sdk.cli")
 
+_ROUTING_TIMEOUT = 30
+"""Seconds ``shadow deployment set-current`` and ``ramp`` wait for task queues to route anew."""
+
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the ``shadow`` command line."""
@@ -183,12 +186,24 @@ async def _rollout(settings: ShadowSettings, args: argparse.Namespace) -> int:
 
 
 async def _rollout_step(rollout: WorkerDeployment, args: argparse.Namespace) -> int:
-    if args.action == "set-current":
-        await rollout.set_current(args.build_id)
-        print(f"{args.name}: new workflows now run {args.build_id}")
-    elif args.action == "ramp":
-        await rollout.set_ramping(args.build_id, args.percentage)
-        print(f"{args.name}: {args.percentage:g} % of new workflows now run {args.build_id}")
+    if args.action in ("set-current", "ramp"):
+        if args.action == "set-current":
+            await rollout.set_current(args.build_id)
+            change = f"new workflows now run {args.build_id}"
+        else:
+            await rollout.set_ramping(args.build_id, args.percentage)
+            change = f"{args.percentage:g} % of new workflows now run {args.build_id}"
+        try:
+            async with asyncio.timeout(_ROUTING_TIMEOUT):
+                await rollout.wait_until_routed()
+        except TimeoutError:
+            print(
+                f"{args.name}: accepted, but its task queues did not take it up within "
+                f"{_ROUTING_TIMEOUT} s; 'shadow deployment describe {args.name}' shows when",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"{args.name}: {change}")
     elif args.action == "drained":
         drained = await rollout.drained(args.build_id)
         print(f"{args.name} {args.build_id}: {'drained' if drained else 'not drained'}")

@@ -6,6 +6,7 @@ service, as the Temporal CLI's ``temporal worker deployment`` commands make them
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 
@@ -24,6 +25,7 @@ from temporalio.api.workflowservice.v1 import (
 )
 
 _IDENTITY = "shadow-sdk rollout"
+_ROUTING_POLL_SECONDS = 0.2
 
 
 class VersionStatus(enum.StrEnum):
@@ -150,6 +152,19 @@ class WorkerDeployment:
                 identity=_IDENTITY,
             )
         )
+
+    async def wait_until_routed(self) -> None:
+        """Return once every task queue of the deployment routes by the last change.
+
+        :meth:`set_current` and :meth:`set_ramping` return once the server accepted the
+        change; its task queues take it up a moment later, and until then new
+        workflows may still start on the version before. Bound the wait with
+        ``asyncio.timeout``.
+        """
+        while True:  # The server offers no notification of it: poll.
+            if (await self.describe()).routing_propagated:
+                return
+            await asyncio.sleep(_ROUTING_POLL_SECONDS)
 
     async def drained(self, build_id: str) -> bool:
         """Whether nothing runs on ``build_id`` any more, so its workers can be removed.

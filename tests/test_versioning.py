@@ -86,11 +86,9 @@ async def until(check: Callable[[], Awaitable[bool]], within: float = 60) -> Non
             await asyncio.sleep(0.5)
 
 
-def propagated(rollout: WorkerDeployment) -> Callable[[], Awaitable[bool]]:
-    async def check() -> bool:
-        return (await rollout.describe()).routing_propagated
-
-    return check
+async def routed(rollout: WorkerDeployment) -> None:
+    async with asyncio.timeout(60):
+        await rollout.wait_until_routed()
 
 
 def running_on(handle: WorkflowHandle[Any, str], build_id: str) -> Callable[[], Awaitable[bool]]:
@@ -139,7 +137,7 @@ async def test_a_rollout_keeps_pinned_runs_on_their_version_and_moves_the_others
         await until(running_on(upgrading, "v1"))
         async with worker(client, v2, [OrderV2, JobV2]):
             await eventually(lambda: rollout.set_current("v2"))
-            await until(propagated(rollout))
+            await routed(rollout)
             new = await start(client, "Order", task_queue)
             await until(draining(rollout, "v1"))  # Its pinned run is still open.
             results = await finish([pinned, upgrading, new])
@@ -163,7 +161,7 @@ async def test_a_ramp_sends_its_share_of_new_runs_to_the_new_version(
     ):
         await eventually(lambda: rollout.set_current("v1"))
         await eventually(lambda: rollout.set_ramping("v2", 30))
-        await until(propagated(rollout))
+        await routed(rollout)
         status: DeploymentStatus = await rollout.describe()
         handles = [await start(client, "Order", task_queue) for _ in range(60)]
         results = await finish(handles)
