@@ -16,7 +16,10 @@ import temporalio.runtime
 import temporalio.service
 import temporalio.worker
 import temporalio.worker.workflow_sandbox
+from temporalio.worker import UnsandboxedWorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from shadow_sdk._unversioned import UnversionedRunner
 from shadow_sdk.auth import AuthInterceptor
 from shadow_sdk.codec import EncryptionCodec
 from shadow_sdk.observability import MetricsInterceptor
@@ -147,6 +150,24 @@ class ShadowPlugin(temporalio.plugin.SimplePlugin):
         config = super().configure_client(config)
         if self.codec is not None:
             config["header_codec_behavior"] = temporalio.common.HeaderCodecBehavior.CODEC
+        return config
+
+    def configure_worker(
+        self, config: temporalio.worker.WorkerConfig
+    ) -> temporalio.worker.WorkerConfig:
+        """See base class; an unversioned worker leaves workflows' versioning behaviors out.
+
+        The server refuses a workflow task completed with a versioning behavior by a
+        worker that is not versioned, so without this a workflow that declares one
+        could never run on an unversioned worker (``shadow_sdk._unversioned`` says more).
+        """
+        config = super().configure_worker(config)
+        deployment = config.get("deployment_config")
+        if deployment is None or not deployment.use_worker_versioning:
+            sandboxed = config.get("workflow_runner") or SandboxedWorkflowRunner()
+            unsandboxed = config.get("unsandboxed_workflow_runner") or UnsandboxedWorkflowRunner()
+            config["workflow_runner"] = UnversionedRunner.around(sandboxed)
+            config["unsandboxed_workflow_runner"] = UnversionedRunner.around(unsandboxed)
         return config
 
     async def connect_service_client(

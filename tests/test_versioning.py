@@ -19,6 +19,7 @@ from temporalio.client import Client, WorkflowHandle
 from shadow_sdk import (
     DeploymentStatus,
     SettingsError,
+    ShadowPlugin,
     ShadowSettings,
     ShadowWorker,
     VersionStatus,
@@ -45,7 +46,8 @@ def server() -> Iterator[DevServer]:
 
 @pytest.fixture
 async def client(server: DevServer) -> Client:
-    return await Client.connect(server.address)
+    """A client as services connect it: its ShadowPlugin configures the workers too."""
+    return await Client.connect(server.address, plugins=[ShadowPlugin()])
 
 
 @pytest.fixture
@@ -148,6 +150,25 @@ async def test_a_rollout_keeps_pinned_runs_on_their_version_and_moves_the_others
     assert status.current_build_id == "v2"
     assert status.version("v1").status is VersionStatus.DRAINED
     assert status.version("v2").status is VersionStatus.CURRENT
+
+
+async def test_an_unversioned_worker_runs_workflows_that_declare_a_behavior(
+    client: Client, task_queue: str
+) -> None:
+    """Local work: the server refuses a behavior from an unversioned worker, so none is sent.
+
+    temporalio would report the declared behavior with every workflow task, and each
+    completion would be refused, leaving the runs stuck.
+    """
+    unversioned = ShadowSettings(temporal_task_queue=task_queue, metrics_port=None)
+    async with worker(client, unversioned, [OrderV1, JobV1]):
+        handles = [await start(client, name, task_queue) for name in ("Order", "Job")]
+        results = await finish(handles)
+        described = [await handle.describe() for handle in handles]
+
+    assert results == ["v1", "v1"]
+    assert [run.raw_description.workflow_execution_info.versioning_info.behavior
+            for run in described] == [VersioningBehavior.VERSIONING_BEHAVIOR_UNSPECIFIED] * 2  # fmt: skip
 
 
 async def test_a_ramp_sends_its_share_of_new_runs_to_the_new_version(

@@ -282,6 +282,7 @@ class WorkerProcess(BackgroundProcess):
         env: Its environment; ``METRICS_PORT`` and ``METRICS_HOST`` are added (a free
             loopback port) unless given.
         log: A file that receives its output.
+        name: What its errors call it, such as ``"the worker (build 2)"``.
     """
 
     def __init__(
@@ -290,8 +291,9 @@ class WorkerProcess(BackgroundProcess):
         env: Mapping[str, str] | None = None,
         *,
         log: Path | None = None,
+        name: str = "worker",
     ) -> None:
-        super().__init__(command, env, log=log, name="worker")
+        super().__init__(command, env, log=log, name=name)
         self.env.setdefault("METRICS_HOST", "127.0.0.1")
         self.env.setdefault("METRICS_PORT", str(free_port()))
 
