@@ -64,9 +64,9 @@ def rollout_problems(rollout: Rollout) -> list[str]:
     return problems
 
 
-# Auto-upgrade: people may hold a rollout for days, and it must not hold the old
-# workers meanwhile. Guard each change with workflow.patched.
-@workflow.defn(versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+# Pinned: a rollout steps through its targets by the rules it started with; one held
+# for days keeps its version's workers for days, until it drains.
+@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
 class RolloutWorkflow:
     """Deploy a version to targets one at a time, waiting ``interval_seconds`` between steps.
 
