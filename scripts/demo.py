@@ -9,12 +9,16 @@ Run it with ``nox -s demo`` (arguments after ``--`` are passed on):
    command, and start its codec server, so that the Web UI can decrypt payloads;
 4. start the Temporal dev server (``temporal server start-dev``, Web UI on,
    pointed at the codec server);
-5. start the service's worker, then run its six examples through the service's
+5. start the service's worker as version 1 of its Worker Deployment and make that
+   version current, then run its six examples through the service's
    own command line (and the Temporal CLI where the service has no command):
    tasks that complete, are rejected or are denied; a long job that continues as
    new; the daily report's schedule, synced and triggered once; a batch with a
    missing document; an order that ships and one whose card is declined; a
    rollout that is paused, resumed, extended (and refused) and cancelled;
+   then a versioned deploy: a pinned rollout is held on version 1 while version 2
+   starts and becomes current; a new task runs on 2, the rollout finishes on 1,
+   and version 1 reports drained;
 6. print what each did, with links into the Web UI, and what the worker's ops
    server reports, and stop every process it started (also on Ctrl-C or
    failure) unless ``--keep-running`` is given.
@@ -47,7 +51,13 @@ import copier
 import uv
 import yaml
 
-from shadow_sdk.testing import BackgroundProcess, DevServer, ProcessExited, WorkerProcess
+from shadow_sdk.testing import (
+    BackgroundProcess,
+    DevServer,
+    ProcessExited,
+    WorkerProcess,
+    free_port,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = ROOT / "build" / "demo"
@@ -55,7 +65,13 @@ STARTUP_TIMEOUT = 60.0
 WORKER_DRAIN_SECONDS = 10  # The demo worker's WORKER_GRACEFUL_SHUTDOWN_TIMEOUT.
 STOP_TIMEOUT = 30.0  # Longer than the drain, so a draining worker is not killed.
 COMMAND_TIMEOUT = 120.0  # One command of the service's or Temporal's command line.
-POLL_TIMEOUT = 60.0  # Until a schedule's run starts, or a rollout acts on a signal.
+POLL_TIMEOUT = 60.0  # Until a schedule's run starts, a rollout acts on a signal, a version drains.
+FIRST_BUILD, NEXT_BUILD = "1", "2"  # The build ids of the versioned deploy.
+# The dev server checks whether a version drained every second, instead of every few minutes.
+QUICK_DRAINAGE = [
+    "--dynamic-config-value", 'matching.wv.VersionDrainageStatusRefreshInterval="1s"',
+    "--dynamic-config-value", 'matching.wv.VersionDrainageStatusVisibilityGracePeriod="1s"',
+]  # fmt: skip
 
 T = TypeVar("T")
 P = TypeVar("P", bound=BackgroundProcess)
@@ -114,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
             if codec_url is not None:
                 _start_codec_server(processes, service, env, args, ui_url)
             _start_server(processes, service, args, server_address, codec_url)
-            _start_worker(processes, service, env)
+            _start_worker(processes, service, env, FIRST_BUILD)
+            _make_current(service, env, FIRST_BUILD)
             _print_summary(service, server_address, ui_url, codec_url)
             examples = _Examples(
                 service,
@@ -125,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
                 codec_url=codec_url,
             )
             examples.run_all()
+
+            def start_next_build() -> None:
+                worker_env = {**env, "METRICS_PORT": str(free_port(args.host))}
+                _start_worker(processes, service, worker_env, NEXT_BUILD)
+
+            examples.versioned_deploy(start_next_build)
             _print_operations(ops_url)
             ok = examples.as_expected()
             if args.keep_running:
@@ -363,18 +386,42 @@ def _start_server(
         host=args.host,
         port=args.port,
         namespace=service.namespace,
-        arguments=[*ui, *codec],
+        arguments=[*ui, *codec, *QUICK_DRAINAGE],
         log=service.path.parent / "server.log",
     )
     processes.start(server)
 
 
-def _start_worker(processes: _Processes, service: Service, env: dict[str, str]) -> None:
-    print(f"Starting the worker: {service.slug} worker ...")
+def _start_worker(
+    processes: _Processes, service: Service, env: dict[str, str], build_id: str
+) -> None:
+    """Start the worker as version ``build_id`` of the service's Worker Deployment."""
+    print(
+        f"Starting the worker, build {build_id} of deployment {service.slug}: "
+        f"TEMPORAL_WORKER_BUILD_ID={build_id} {service.slug} worker ..."
+    )
+    versioned = {"TEMPORAL_DEPLOYMENT_NAME": service.slug, "TEMPORAL_WORKER_BUILD_ID": build_id}
+    log = "worker.log" if build_id == FIRST_BUILD else f"worker-{build_id}.log"
     worker = WorkerProcess(
-        [str(service.bin / service.slug), "worker"], env, log=service.path.parent / "worker.log"
+        [str(service.bin / service.slug), "worker"],
+        {**env, **versioned},
+        log=service.path.parent / log,
+        name=f"the worker (build {build_id})",
     )
     processes.start(worker)  # Until it polls.
+
+
+def _make_current(service: Service, env: dict[str, str], build_id: str) -> str:
+    """``shadow deployment set-current``, once the version's workers registered it."""
+    command = ["deployment", "set-current", service.slug, build_id]
+    print(f"Sending new workflows to build {build_id}: shadow {shlex.join(command)} ...")
+
+    def accepted() -> str | None:
+        result = _run([str(service.bin / "shadow"), *command], env)
+        return result.stdout.strip() if result.returncode == 0 else None
+
+    # A version exists once the server has seen its first poll, a moment after it starts.
+    return _poll(f"build {build_id} could not be made current", accepted)
 
 
 def _print_summary(service: Service, address: str, ui_url: str, codec_url: str | None) -> None:
@@ -600,6 +647,69 @@ class _Examples:
         self._print_run("final report", report, describe)
         status = report.get("result", {}).get("status")
         self._expect(status == "cancelled", f"rollout ended {report['status']}, {status}")
+
+    def versioned_deploy(self, start_next_build: Callable[[], None]) -> None:
+        """Roll build 2 out while a pinned rollout runs on build 1; build 1 then drains.
+
+        The rollout workflow is pinned: it finishes on the build that started it, which
+        is what lets build 2 change its code without breaking it. It is paused while
+        build 2 starts and becomes current, so that it is still open at that moment.
+        """
+        deploy = ("deployment", "set-current", self.service.slug, NEXT_BUILD)
+        self._heading(
+            7,
+            "Versioned deploy",
+            f"shadow {shlex.join(deploy)}, while a pinned rollout runs on build {FIRST_BUILD}",
+        )
+        # Long enough for the pause to arrive before the second step; short enough to wait out.
+        arguments = ("web-1", "web-2", "--version", "2.0.0", "--interval", "15", "--no-wait")
+        workflow_id = str(self._start("rollout", *arguments)["workflow_id"])
+        self._control("pause", workflow_id)
+        _poll(f"{workflow_id} did not pause", lambda: self._paused(workflow_id))
+        build, behavior = self._version_of(workflow_id)
+        print(f"  {workflow_id}: paused on build {build}, {behavior}")
+        self._expect(build == FIRST_BUILD, f"rollout started on build {build}")
+
+        start_next_build()
+        print(f"  {_make_current(self.service, self.env, NEXT_BUILD)}")
+        task = self._start("task-processing", "A new task", "--notify=demo@example.com")
+        task_build, _ = self._version_of(str(task["workflow_id"]))
+        print(f"  new task: {task['workflow_id']} {task['status']} on build {task_build}")
+        self._expect(task_build == NEXT_BUILD, f"new task ran on build {task_build}")
+
+        self._control("resume", workflow_id)
+        report = self._result(workflow_id)
+        build, _ = self._version_of(workflow_id)
+        self._print_run(
+            f"rollout, finished on build {build}",
+            report,
+            lambda result: f"{result['status']}: deployed {', '.join(result['deployed'])}",
+        )
+        self._expect(
+            report["status"] == "completed" and build == FIRST_BUILD,
+            f"pinned rollout: {report['status']} on build {build}",
+        )
+        drained = ("deployment", "drained", self.service.slug, FIRST_BUILD)
+
+        def answer() -> str | None:
+            result = _run([str(self.service.bin / "shadow"), *drained], self.env)
+            return result.stdout.strip() if result.returncode == 0 else None
+
+        said = _poll(f"build {FIRST_BUILD} did not drain", answer)
+        print(f"  shadow {shlex.join(drained)}: {said}; its workers may stop now")
+
+    def _paused(self, workflow_id: str) -> bool | None:
+        return True if self._state(workflow_id)["status"] == "paused" else None
+
+    def _version_of(self, workflow_id: str) -> tuple[str | None, str]:
+        """The build a run is on and its versioning behavior, as the server records them."""
+        described = json.loads(
+            self._temporal("workflow", "describe", "-w", workflow_id, "-o", "json")
+        )
+        versioning = described.get("workflowExecutionInfo", {}).get("versioningInfo", {})
+        build = versioning.get("deploymentVersion", {}).get("buildId")
+        behavior = versioning.get("behavior", "")
+        return build, behavior.removeprefix("VERSIONING_BEHAVIOR_").lower().replace("_", "-")
 
     def _heading(self, number: int, title: str, command: str) -> None:
         print(f"\n{number}. {title}: {command}")

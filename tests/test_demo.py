@@ -68,7 +68,7 @@ def test_runs_the_six_examples_and_stops_everything(tmp_path: Path, ports: Ports
     printed = examples(result.stdout)
     assert list(printed) == [
         "Task processing", "Long running", "Scheduled", "Batch processing", "Error handling",
-        "Dynamic control",
+        "Dynamic control", "Versioned deploy",
     ], result.stdout  # fmt: skip
     for title, text in printed.items():
         assert f"http://127.0.0.1:{ui_port}/namespaces/default/workflows/" in text, title
@@ -132,18 +132,34 @@ def test_runs_the_six_examples_and_stops_everything(tmp_path: Path, ports: Ports
     ]
     assert re.search(".*".join(steps), rollout, re.S), rollout
 
+    # Build 2 became current while a pinned rollout was open on build 1: the new task ran
+    # on 2, the rollout finished on 1, and build 1 then drained.
+    deploy = printed["Versioned deploy"]
+    steps = [
+        r"rollout-\w+: paused on build 1, pinned",
+        r"Starting the worker, build 2 of deployment example-worker",
+        r"example-worker: new workflows now run 2",
+        r"new task: task-processing-\w+ completed on build 2",
+        r"control resume: resume sent",
+        r"rollout, finished on build 1: rollout-\w+ completed\n    completed: deployed web-1, web-2",
+        r"shadow deployment drained example-worker 1: example-worker 1: drained",
+    ]
+    assert re.search(".*".join(steps), deploy, re.S), deploy
+
     assert f"Worker ops server: http://127.0.0.1:{metrics_port}/metrics" in result.stdout
-    # The denied start never ran workflow code, so it is a denial, not a workflow run. The
-    # long running job's first run continued as new; the rejected task and the declined
-    # order failed; the cancelled rollout completed with its report.
+    # Build 1's worker, which ran all but the last task. The denied start never ran
+    # workflow code, so it is a denial, not a workflow run. The long running job's first
+    # run continued as new; the rejected task and the declined order failed; both
+    # rollouts completed with their reports.
     assert (
         "status 'polling', ready True; "
-        "workflow runs closed: 6 completed, 1 continued as new, 2 failed"
+        "workflow runs closed: 7 completed, 1 continued as new, 2 failed"
     ) in result.stdout
     assert "Stopped everything the demo started." in result.stdout
     for used in ports:
         assert not accepts_connections(used)
-    assert "worker stopped" in (tmp_path / "demo" / "worker.log").read_text()
+    for log in ("worker.log", "worker-2.log"):
+        assert "worker stopped" in (tmp_path / "demo" / log).read_text(), log
 
 
 def test_a_taken_port_is_named(tmp_path: Path, ports: Ports) -> None:
