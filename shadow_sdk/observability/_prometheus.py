@@ -62,9 +62,11 @@ class TemporalMetricsCollector(prometheus_client.registry.Collector):
     counters, gauges and histograms so that a single registry serves them all.
     Durations are histograms in seconds, named with a ``_seconds`` suffix.
 
-    Attribute names become label names as they are; ``prometheus_client`` turns
-    characters Prometheus does not allow (``http.method``) into underscores when
-    it exposes them.
+    Attribute names become label names as they are: give metrics attributes that
+    are valid Prometheus label names (``http_method``, not ``http.method``), as
+    the SDK core's and shadow_sdk's are. ``prometheus_client`` 0.26 turns the
+    characters Prometheus does not allow into underscores when it exposes them;
+    older releases may not.
 
     Args:
         buffer: The buffer of the runtime whose metrics to collect.
