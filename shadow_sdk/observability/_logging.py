@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -42,7 +43,17 @@ class JsonFormatter(logging.Formatter):
     carry their workflow and activity as structured fields (``workflow_id``,
     ``run_id``, ``workflow_type``, ``activity_type``, ``attempt``, ...), so that
     logs can be searched by them without parsing messages.
+
+    Args:
+        fields: Fixed fields of the process, added to every record after the message:
+            the Worker Deployment Version (``deployment_name``, ``build_id``), so
+            that a log search tells the versions of a rollout apart. A record's own
+            Temporal context never overrides them, nor they it: the names differ.
     """
+
+    def __init__(self, *, fields: Mapping[str, str] | None = None) -> None:
+        super().__init__()
+        self.fields: dict[str, str] = dict(fields or {})
 
     def format(self, record: logging.LogRecord) -> str:
         """See base class."""
@@ -51,6 +62,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            **self.fields,
         }
         entry.update(context_of(record))
         if record.exc_info:
@@ -59,17 +71,23 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """Time, level, logger and message, then the Temporal context as ``key=value`` pairs."""
+    """Time, level, logger and message, then fixed fields and Temporal context as ``key=value``.
 
-    def __init__(self) -> None:
+    Args:
+        fields: Fixed fields of the process, shown on every record before its
+            Temporal context, as :class:`JsonFormatter` adds them.
+    """
+
+    def __init__(self, *, fields: Mapping[str, str] | None = None) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self.fields: dict[str, str] = dict(fields or {})
 
     def format(self, record: logging.LogRecord) -> str:
         """See base class."""
         text = super().format(record)
-        context = context_of(record)
-        if context:
-            text += " " + " ".join(f"{key}={value}" for key, value in context.items())
+        pairs = {**self.fields, **context_of(record)}
+        if pairs:
+            text += " " + " ".join(f"{key}={value}" for key, value in pairs.items())
         return text
 
 
@@ -85,7 +103,12 @@ def context_of(record: logging.LogRecord) -> dict[str, Any]:
     return context
 
 
-def configure_logging(*, level: str = "INFO", format: Literal["text", "json"] = "text") -> None:
+def configure_logging(
+    *,
+    level: str = "INFO",
+    format: Literal["text", "json"] = "text",
+    fields: Mapping[str, str] | None = None,
+) -> None:
     """Send all logs to standard error, formatted as text or JSON.
 
     Replaces the root logger's handlers, so call it once at process start.
@@ -95,9 +118,14 @@ def configure_logging(*, level: str = "INFO", format: Literal["text", "json"] = 
     Args:
         level: Level of the root logger, such as ``INFO``.
         format: ``text`` for people, ``json`` for log pipelines.
+        fields: Fixed fields added to every record, such as the process's Worker
+            Deployment Version; none by default.
     """
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if format == "json" else TextFormatter())
+    formatter: logging.Formatter = (
+        JsonFormatter(fields=fields) if format == "json" else TextFormatter(fields=fields)
+    )
+    handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import math
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import prometheus_client
@@ -62,12 +62,32 @@ class TemporalMetricsCollector(prometheus_client.registry.Collector):
     counters, gauges and histograms so that a single registry serves them all.
     Durations are histograms in seconds, named with a ``_seconds`` suffix.
 
+    Attribute names become label names as they are: give metrics attributes that
+    are valid Prometheus label names (``http_method``, not ``http.method``), as
+    the SDK core's and shadow_sdk's are. ``prometheus_client`` 0.26 turns the
+    characters Prometheus does not allow into underscores when it exposes them;
+    older releases may not.
+
     Args:
         buffer: The buffer of the runtime whose metrics to collect.
+        labels: Labels added to every series, over an attribute of the same name:
+            the process's Worker Deployment Version (``deployment_name``,
+            ``build_id``). The runtime's ``TelemetryConfig(global_tags=...)`` does
+            not reach a buffer's updates, hence here. They are the same on every
+            series of a process, so they add no series to Prometheus, which tells
+            processes apart already, and ``sum by (build_id) (...)`` compares the
+            versions of a rollout without a join. :func:`registry_for` also
+            exposes them once, as ``shadow_worker_info``.
     """
 
-    def __init__(self, buffer: temporalio.runtime.MetricBuffer) -> None:
+    def __init__(
+        self,
+        buffer: temporalio.runtime.MetricBuffer,
+        *,
+        labels: Mapping[str, str] | None = None,
+    ) -> None:
         self._buffer = buffer
+        self.labels: dict[str, str] = dict(labels or {})
         self._lock = threading.Lock()
         # Keyed by what is exported, so the tables grow with the series, never with the
         # number of metric handles or attribute sets the core hands out (a new one per
@@ -113,7 +133,9 @@ class TemporalMetricsCollector(prometheus_client.registry.Collector):
                     meta = metas[id(update.metric)] = self._meta_of(update.metric)
                 labels = labels_of.get(id(update.attributes))
                 if labels is None:
-                    labels = labels_of[id(update.attributes)] = _labels(update.attributes)
+                    labels = labels_of[id(update.attributes)] = _labels(
+                        update.attributes, self.labels
+                    )
                 key = (meta.name, labels)
                 value = float(update.value)
                 if meta.kind == temporalio.runtime.BUFFERED_METRIC_KIND_COUNTER:
@@ -155,8 +177,9 @@ class TemporalMetricsCollector(prometheus_client.registry.Collector):
         return meta
 
 
-def _labels(attributes: temporalio.common.MetricAttributes) -> Labels:
-    return tuple(sorted((key, _label_value(value)) for key, value in attributes.items()))
+def _labels(attributes: temporalio.common.MetricAttributes, fixed: Mapping[str, str]) -> Labels:
+    labels = {key: _label_value(value) for key, value in attributes.items()}
+    return tuple(sorted({**labels, **fixed}.items()))
 
 
 def _add_histogram(
@@ -178,9 +201,23 @@ def _label_value(value: object) -> str:
 
 
 def registry_for(collector: TemporalMetricsCollector) -> prometheus_client.CollectorRegistry:
-    """A registry with the Temporal metrics of ``collector`` and the process's own."""
+    """A registry with the Temporal metrics of ``collector`` and the process's own.
+
+    When the collector has fixed labels (a versioned worker), they are also exposed
+    as ``shadow_worker_info{deployment_name="...",build_id="..."} 1``, after the
+    Prometheus ``*_info`` convention: the ``process_*`` and ``python_*`` metrics
+    do not carry them, and a join on the instance
+    (``* on (instance) group_left (build_id) shadow_worker_info``) attributes
+    those to a version too; ``count by (build_id) (shadow_worker_info)`` counts
+    the processes of each version.
+    """
     registry = prometheus_client.CollectorRegistry()
     registry.register(collector)
+    if collector.labels:
+        info = prometheus_client.Info(
+            "shadow_worker", "The Worker Deployment Version this worker runs as", registry=registry
+        )
+        info.info(collector.labels)
     prometheus_client.ProcessCollector(registry=registry)
     prometheus_client.PlatformCollector(registry=registry)
     prometheus_client.GCCollector(registry=registry)

@@ -64,12 +64,17 @@ class Observability:
         """Configure logging, metrics and tracing of this process from ``settings``.
 
         The metrics runtime also becomes Temporal's default runtime, so that
-        clients connected without an explicit runtime report into it too.
+        clients connected without an explicit runtime report into it too. A
+        versioned worker's deployment name and build id
+        (``TEMPORAL_DEPLOYMENT_NAME``, ``TEMPORAL_WORKER_BUILD_ID``) become fields of
+        every log record and labels of every metric the collector exposes, and
+        ``shadow_worker_info``, so that the versions of a rollout can be told apart.
 
         Raises:
             SettingsError: Tracing is configured but OpenTelemetry is not installed.
         """
-        configure_logging(level=settings.log_level, format=settings.log_format)
+        fields = version_fields(settings)
+        configure_logging(level=settings.log_level, format=settings.log_format, fields=fields)
         runtime, buffer = create_runtime()
         temporalio.runtime.Runtime.set_default(runtime, error_if_already_set=False)
         provider = None
@@ -83,7 +88,7 @@ class Observability:
                 service_name=settings.otel_service_name,
                 default_service_name=settings.temporal_task_queue or "worker",
             )
-        collector = TemporalMetricsCollector(buffer)
+        collector = TemporalMetricsCollector(buffer, labels=fields)
         return cls(
             runtime=runtime,
             collector=collector,
@@ -112,6 +117,18 @@ class Observability:
         while True:
             await asyncio.sleep(DRAIN_INTERVAL)
             await asyncio.to_thread(self.collector.drain)
+
+
+def version_fields(settings: ShadowSettings) -> dict[str, str]:
+    """``deployment_name`` and ``build_id`` of a versioned worker; nothing for an unversioned one.
+
+    The Worker Deployment Version a process runs as is fixed for its life, so its logs
+    and metrics carry it, as fields and labels with these names.
+    """
+    name, build_id = settings.temporal_deployment_name, settings.temporal_worker_build_id
+    if name is None or build_id is None:
+        return {}
+    return {"deployment_name": name, "build_id": build_id}
 
 
 def create_runtime() -> tuple[temporalio.runtime.Runtime, temporalio.runtime.MetricBuffer]:

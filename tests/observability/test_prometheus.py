@@ -15,10 +15,12 @@ from shadow_sdk.observability import (
 from shadow_sdk.observability._prometheus import BUFFER_SIZE
 from shadow_sdk.testing import Scrape
 
+VERSION = {"deployment_name": "orders", "build_id": "2026-12-06.3"}
 
-def observability() -> Observability:
+
+def observability(labels: dict[str, str] | None = None) -> Observability:
     runtime, buffer = create_runtime()
-    collector = TemporalMetricsCollector(buffer)
+    collector = TemporalMetricsCollector(buffer, labels=labels)
     return Observability(runtime=runtime, collector=collector, registry=registry_for(collector))
 
 
@@ -84,3 +86,33 @@ async def test_drains_the_buffer_even_when_nobody_scrapes() -> None:
             counter.add(1)
 
     assert exposed(obs).value("events_total") == 2 * half
+
+
+def test_fixed_labels_reach_every_series_and_the_info_metric() -> None:
+    """A versioned worker's version labels each series, even over a same-named attribute."""
+    obs = observability(VERSION)
+    meter = obs.runtime.metric_meter
+    meter.create_counter("jobs").add(2, {"kind": "a", "build_id": "stale"})
+    meter.create_gauge("queue_depth").set(7)
+    meter.create_histogram_float("wait", unit="s").record(0.2)
+
+    metrics = exposed(obs)
+
+    for name in ("jobs_total", "queue_depth", "wait_seconds_count", "wait_seconds_bucket"):
+        label_sets = metrics.label_sets(name)
+        assert label_sets, name
+        assert all(labels.items() >= VERSION.items() for labels in label_sets), name
+    assert metrics.value("jobs_total", kind="a", **VERSION) == 2
+    assert metrics.types["shadow_worker_info"] == "gauge"  # An info metric, in the text format.
+    assert metrics.label_sets("shadow_worker_info") == [VERSION]
+    assert metrics.value("shadow_worker_info") == 1
+
+
+def test_without_fixed_labels_there_is_no_version_and_no_info_metric() -> None:
+    obs = observability()
+    obs.runtime.metric_meter.create_counter("jobs").add(1, {"kind": "a"})
+
+    metrics = exposed(obs)
+
+    assert metrics.label_sets("jobs_total") == [{"kind": "a"}]
+    assert "shadow_worker_info" not in {sample.name for sample in metrics.samples}
