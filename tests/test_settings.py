@@ -478,3 +478,23 @@ def test_the_shutdown_cap_defaults_to_the_graceful_timeout_plus_a_margin() -> No
     assert ShadowSettings(
         worker_graceful_shutdown_timeout=20, worker_shutdown_timeout=45
     ).shutdown_cap() == timedelta(seconds=45)
+
+
+def test_the_deployment_name_decides_whether_a_worker_is_versioned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A build id alone is ignored (images carry one); a name without one is refused."""
+    monkeypatch.setenv("TEMPORAL_TASK_QUEUE", "q")
+    monkeypatch.setenv("TEMPORAL_WORKER_BUILD_ID", "3f2a9c1")
+
+    assert not ShadowSettings().versioned
+    monkeypatch.setenv("TEMPORAL_DEPLOYMENT_NAME", "orders")
+    assert ShadowSettings().versioned
+    # An image built without a build id has an empty one, which counts as unset.
+    monkeypatch.setenv("TEMPORAL_WORKER_BUILD_ID", "")
+    with pytest.raises(SettingsError) as excinfo:
+        ShadowSettings()
+    assert problems_of(excinfo).startswith(
+        "TEMPORAL_WORKER_BUILD_ID: a versioned worker needs a build id besides "
+        "TEMPORAL_DEPLOYMENT_NAME='orders'"
+    )

@@ -18,7 +18,9 @@ class VersioningSettings(SettingsPart):
     """Which Worker Deployment Version this worker is, if any.
 
     The variable names are the Temporal Worker Controller's, which sets them in each
-    version's pods. Unset, the worker is unversioned, as for local work.
+    version's pods. The deployment name decides: set, the worker is a version of that
+    deployment and needs a build id; unset, the worker is unversioned, as for local work,
+    and ignores a build id. An image can therefore carry its build id wherever it runs.
     """
 
     temporal_deployment_name: _Name | None = None
@@ -42,15 +44,10 @@ class VersioningSettings(SettingsPart):
 
     def _problems(self) -> list[str]:
         problems = []
-        name, build_id = self.temporal_deployment_name, self.temporal_worker_build_id
-        if name is not None and build_id is None:
+        name = self.temporal_deployment_name
+        if name is not None and self.temporal_worker_build_id is None:
             problems.append(
                 "TEMPORAL_WORKER_BUILD_ID: a versioned worker needs a build id besides "
-                f"TEMPORAL_DEPLOYMENT_NAME={name!r}; unset both for an unversioned worker"
-            )
-        if build_id is not None and name is None:
-            problems.append(
-                "TEMPORAL_DEPLOYMENT_NAME: a versioned worker needs a deployment name besides "
-                f"TEMPORAL_WORKER_BUILD_ID={build_id!r}; unset both for an unversioned worker"
+                f"TEMPORAL_DEPLOYMENT_NAME={name!r}; unset the name for an unversioned worker"
             )
         return [*super()._problems(), *problems]

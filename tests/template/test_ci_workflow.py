@@ -7,10 +7,11 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
-from rendering import git, render, template_repository
+from rendering import ROOT, git, render, template_repository
 
 pytestmark = pytest.mark.slow
 
@@ -158,3 +159,57 @@ def test_an_unreadable_template_is_a_warning(released_template: Path, tmp_path: 
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "::warning title=Template updates::copier check-update failed" in result.stdout
+
+
+def image_job(service: Path) -> dict[str, Any] | None:
+    job: dict[str, Any] | None = yaml.safe_load((service / ".github/workflows/ci.yml").read_text())[
+        "jobs"
+    ].get("image")
+    return job
+
+
+def test_the_image_is_built_with_its_commit_as_build_id(service: Path) -> None:
+    """CI builds the image as a release would: BUILD_ID and the tag are the commit."""
+    job = image_job(service)
+    assert job is not None
+    (build,) = [step["run"] for step in job["steps"] if step.get("name") == "docker build"]
+
+    assert job["needs"] == "preflight"
+    assert "--build-arg BUILD_ID=${{ github.sha }}" in build
+    assert build.endswith(":${{ github.sha }} .")
+
+
+@pytest.mark.parametrize(
+    ("answers", "netrc"),
+    [
+        ({"sdk_source": "index", "sdk_index_url": "https://pypi.org/simple"}, False),
+        ({"sdk_source": "index", "sdk_index_url": "https://pkgs.example.com:8443/simple"}, True),
+        ({"sdk_source": "checkout", "sdk_checkout": str(ROOT)}, None),
+    ],
+    ids=["pypi", "private-index", "checkout"],
+)
+def test_the_image_build_follows_the_sdk_route(
+    tmp_path: Path, answers: dict[str, str], netrc: bool | None
+) -> None:
+    """A private index's credentials reach the build as a netrc secret, never a layer.
+
+    A kit checkout, which a build cannot reach, builds no image.
+    """
+    service = render(tmp_path / "service", **answers)
+    job = image_job(service)
+
+    assert (job is None) is (netrc is None)
+    if job is not None:
+        text = yaml.safe_dump(job, width=10_000)
+        assert ("--secret id=netrc" in text) is netrc
+        assert ("HOST: pkgs.example.com\n" in text) is netrc
+        assert "--build-arg BUILD_ID=${{ github.sha }}" in text
+        assert "ARG" not in text
+        result = subprocess.run(
+            [tool("actionlint"), str(service / ".github/workflows/ci.yml")],
+            cwd=service,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr

@@ -81,8 +81,11 @@ class Service:
         starts = [index for index, (keyword, _) in enumerate(instructions) if keyword == "FROM"]
         return instructions[starts[-1] :]
 
+    def instructions(self, keyword: str) -> list[str]:
+        return [arguments for key, arguments in self.final_stage() if key == keyword]
+
     def instruction(self, keyword: str) -> str:
-        (found,) = [arguments for key, arguments in self.final_stage() if key == keyword]
+        (found,) = self.instructions(keyword)
         return found
 
 
@@ -219,15 +222,35 @@ def test_image_labels_carry_the_answers(service: Service) -> None:
         "org.opencontainers.image.title": answers["project_name"],
         "org.opencontainers.image.description": answers["description"],
         "org.opencontainers.image.authors": f"{answers['author_name']} <{answers['author_email']}>",
+        "org.opencontainers.image.revision": "${BUILD_ID}",
     }
 
 
 def test_image_serves_its_probes_on_the_ops_port(service: Service) -> None:
     """The image exposes the worker's ops port and checks /live on it."""
     assert service.instruction("EXPOSE") == str(METRICS_PORT)
-    assert f"METRICS_PORT={METRICS_PORT}" in service.instruction("ENV")
+    assert f"METRICS_PORT={METRICS_PORT}" in service.instructions("ENV")[0]
     assert "os.environ['METRICS_PORT']" in service.instruction("HEALTHCHECK")
     assert "/live'" in service.instruction("HEALTHCHECK")
+
+
+def test_image_carries_its_build_id_from_a_late_build_argument(service: Service) -> None:
+    """BUILD_ID becomes TEMPORAL_WORKER_BUILD_ID in the final stage only, after every layer.
+
+    Declared after the last RUN and COPY, a new build id reuses every cached layer. Not
+    passed, it is empty, which the worker reads as unset (tests/test_settings.py).
+    """
+    final = service.final_stage()
+    keywords = [keyword for keyword, _ in final]
+    declared = keywords.index("ARG")
+    header = (service.root / "Dockerfile").read_text().split("\nFROM ")[0]
+
+    assert service.instruction("ARG") == 'BUILD_ID=""'
+    assert [a for k, a in service.dockerfile() if k == "ARG"] == ['BUILD_ID=""']
+    assert not {"RUN", "COPY", "ADD"} & set(keywords[declared:])
+    assert service.instructions("ENV")[-1] == 'TEMPORAL_WORKER_BUILD_ID="${BUILD_ID}"'
+    assert keywords.index("LABEL") > declared
+    assert "--build-arg BUILD_ID=$(git rev-parse --short HEAD)" in header
 
 
 def docker_ignores(path: str, patterns: list[str]) -> bool:

@@ -1,11 +1,14 @@
 """The generated service's Kubernetes manifests: valid, consistent, and safe by default.
 
-Every kustomization (the base, both overlays, and one that adds every component) is built
-with kustomize, and what it produces is validated with ``kubernetes-validate --strict``
-against the Kubernetes API's own schemas: unknown fields, wrong types and missing
-required fields fail. kubernetes-validate ships no schema for the Prometheus Operator's
-ServiceMonitor (a CRD), so that one is checked here by hand, field by field, against the
-Service it scrapes and the alerts it must agree with. Building needs kustomize, or
+Every kustomization (the base, both overlays, one that adds every component, and one that
+adds every component but the Worker Controller's) is built with kustomize, and what it
+produces is validated with ``kubernetes-validate --strict`` against the Kubernetes API's
+own schemas: unknown fields, wrong types and missing required fields fail.
+kubernetes-validate ships no schema for custom resources. The Prometheus Operator's
+ServiceMonitor is checked here by hand, field by field, against the Service it scrapes and
+the alerts it must agree with; the Temporal Worker Controller's TemporalWorkerDeployment
+and TemporalConnection against the parts of their CRDs' schemas written down below, and
+the TemporalWorkerDeployment's pod template by kubernetes-validate, as a PodTemplate. Building needs kustomize, or
 kubectl, which bundles it, on PATH; neither comes from PyPI or Debian's stable release, so
 where neither is installed the builds are skipped, saying so, and each manifest of the
 base is still validated on its own.
@@ -34,8 +37,15 @@ pytestmark = pytest.mark.slow
 # newest one kubernetes-validate knows.
 OLDEST_KUBERNETES = "1.31.0"
 # Kinds of custom resources, which kubernetes-validate has no schema for.
-CUSTOM_KINDS = {"ServiceMonitor"}
-BUILDS = ["base", "overlays/dev", "overlays/prod", "every-component"]
+CUSTOM_KINDS = {"ServiceMonitor", "TemporalWorkerDeployment", "TemporalConnection"}
+BUILDS = [
+    "base",
+    "overlays/dev",
+    "overlays/prod",
+    "every-component",
+    "every-component-but-the-controller",
+]
+CONTROLLER = "worker-controller"
 VARIANTS: dict[str, dict[str, Any]] = {
     "secure": {},
     "plain": {"encryption": False, "authorization": False, "project_name": "Payments Ledger"},
@@ -56,6 +66,109 @@ SECRET_SETTINGS = {
 ENDPOINT_FIELDS = {"port", "path", "interval", "scrapeTimeout", "relabelings"}
 RELABELING_FIELDS = {"sourceLabels", "targetLabel", "action", "regex", "replacement"}
 RELABEL_ACTIONS = {"replace", "keep", "drop", "labeldrop", "labelkeep", "labelmap"}
+
+# The parts of the Temporal Worker Controller's CRD schemas (apiVersion temporal.io/v1alpha1)
+# that the manifests use, as OpenAPI: from temporalio/temporal-worker-controller,
+# helm/temporal-worker-controller/crds/temporal.io_temporalworkerdeployments.yaml at commit
+# 06045051c0038a346a637b717e3986b2e4a7107f, and temporal.io_temporalconnections.yaml beside
+# it at commit 009af804620914b045fed50f42f0b435f6a9bc79. The API server prunes unknown
+# fields of a custom resource without an error, so here an unknown field fails. The pod
+# template is a core PodTemplateSpec, validated by kubernetes-validate instead.
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+GO_DURATION = {"type": "string", "pattern": r"^([0-9]+(\.[0-9]+)?(h|m|s|ms))+$"}
+RAMP_STEP = {
+    "type": "object",
+    "required": ["pauseDuration", "rampPercentage"],
+    "properties": {
+        "pauseDuration": GO_DURATION,
+        "rampPercentage": {"type": "integer", "minimum": 1, "maximum": 99},
+    },
+}
+CRD_SPECS: dict[str, dict[str, Any]] = {
+    "TemporalWorkerDeployment": {
+        "type": "object",
+        "required": ["rollout", "sunset", "template", "workerOptions"],
+        "properties": {
+            "replicas": {"type": "integer", "minimum": 0},
+            "minReadySeconds": {"type": "integer"},
+            "progressDeadlineSeconds": {"type": "integer"},
+            "rollout": {
+                "type": "object",
+                "required": ["strategy"],
+                "properties": {
+                    "strategy": {"type": "string", "enum": ["Manual", "AllAtOnce", "Progressive"]},
+                    "steps": {"type": "array", "items": RAMP_STEP},
+                },
+            },
+            "sunset": {
+                "type": "object",
+                "required": [],
+                "properties": {"scaledownDelay": GO_DURATION, "deleteDelay": GO_DURATION},
+            },
+            "template": {"type": "object"},
+            "workerOptions": {
+                "type": "object",
+                "required": ["connectionRef", "temporalNamespace"],
+                "properties": {
+                    "connectionRef": {
+                        "type": "object",
+                        "required": ["name"],
+                        "properties": {"name": {"type": "string", "pattern": DNS_LABEL}},
+                    },
+                    "temporalNamespace": {"type": "string", "minLength": 1},
+                },
+            },
+        },
+    },
+    "TemporalConnection": {
+        "type": "object",
+        "required": ["hostPort"],
+        "properties": {
+            "hostPort": {"type": "string", "pattern": r"^[a-zA-Z0-9.-]+:[0-9]+$"},
+            "mutualTLSSecretRef": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {"name": {"type": "string", "pattern": DNS_LABEL}},
+            },
+        },
+    },
+}
+PYTHON_TYPES: dict[str, type | tuple[type, ...]] = {
+    "object": dict,
+    "array": list,
+    "string": str,
+    "integer": int,
+}
+
+
+def schema_problems(value: Any, schema: dict[str, Any], path: str) -> list[str]:
+    """Where ``value`` breaks ``schema``: the OpenAPI keywords CRD_SPECS uses, no more."""
+    expected = PYTHON_TYPES[schema["type"]]
+    if not isinstance(value, expected) or isinstance(value, bool):
+        return [f"{path}: {value!r} is not of type {schema['type']}"]
+    problems = []
+    if "enum" in schema and value not in schema["enum"]:
+        problems.append(f"{path}: {value!r} is not one of {schema['enum']}")
+    if isinstance(value, str):
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            problems.append(f"{path}: {value!r} does not match {schema['pattern']}")
+        if len(value) < schema.get("minLength", 0):
+            problems.append(f"{path}: {value!r} is shorter than {schema['minLength']}")
+    if isinstance(value, int) and not schema.get("minimum", value) <= value:
+        problems.append(f"{path}: {value} is below {schema['minimum']}")
+    if isinstance(value, int) and not value <= schema.get("maximum", value):
+        problems.append(f"{path}: {value} is above {schema['maximum']}")
+    if isinstance(value, dict) and "properties" in schema:
+        problems += [f"{path}.{name}: required" for name in schema["required"] if name not in value]
+        for name, item in value.items():
+            if name not in schema["properties"]:
+                problems.append(f"{path}.{name}: not in the CRD's schema")
+            else:
+                problems += schema_problems(item, schema["properties"][name], f"{path}.{name}")
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            problems += schema_problems(item, schema["items"], f"{path}[{index}]")
+    return problems
 
 
 @dataclass(frozen=True)
@@ -86,20 +199,31 @@ def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 @pytest.fixture(scope="module")
 def builds(service: Service) -> dict[str, list[dict[str, Any]]]:
-    """What kustomize builds from the base, each overlay, and the base with every component."""
-    every_component = service.root.parent / "every-component"
-    every_component.mkdir(exist_ok=True)
-    components = sorted(path.parent for path in service.k8s.glob("components/*/kustomization.yaml"))
-    (every_component / "kustomization.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "resources": [os.path.relpath(service.k8s / "base", every_component)],
-                "components": [os.path.relpath(path, every_component) for path in components],
-            }
-        )
+    """What kustomize builds from the base, each overlay, and the base with components.
+
+    The Worker Controller's component comes last, as its README asks: it takes the pod
+    template as the others leave it.
+    """
+    components = sorted(
+        (path.parent for path in service.k8s.glob("components/*/kustomization.yaml")),
+        key=lambda path: (path.name == CONTROLLER, path.name),
     )
-    directories = {name: service.k8s / name for name in BUILDS[:-1]}
-    directories["every-component"] = every_component
+    directories = {name: service.k8s / name for name in BUILDS[:3]}
+    for name, included in (
+        ("every-component", components),
+        ("every-component-but-the-controller", components[:-1]),
+    ):
+        directory = directories[name] = service.root.parent / name
+        directory.mkdir(exist_ok=True)
+        (directory / "kustomization.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "resources": [os.path.relpath(service.k8s / "base", directory)],
+                    "components": [os.path.relpath(path, directory) for path in included],
+                }
+            )
+        )
+    assert components[-1].name == CONTROLLER
     return {name: kustomize_build(directory) for name, directory in directories.items()}
 
 
@@ -131,9 +255,20 @@ def one(resources: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     return found[0]
 
 
+def workload(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    """The Deployment, or on the Worker Controller's route the TemporalWorkerDeployment."""
+    (found,) = [r for r in resources if r["kind"] in {"Deployment", "TemporalWorkerDeployment"}]
+    return found
+
+
+def pod_template(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    template: dict[str, Any] = workload(resources)["spec"]["template"]
+    return template
+
+
 def worker_container(resources: list[dict[str, Any]]) -> dict[str, Any]:
     container: dict[str, Any]
-    (container,) = one(resources, "Deployment")["spec"]["template"]["spec"]["containers"]
+    (container,) = pod_template(resources)["spec"]["containers"]
     return container
 
 
@@ -170,8 +305,20 @@ def validate(manifests: Path, count: int) -> None:
 def test_every_build_is_valid_kubernetes(
     build: str, builds: dict[str, list[dict[str, Any]]], tmp_path: Path
 ) -> None:
-    """Each kustomization builds, and kubernetes-validate --strict accepts every resource."""
+    """Each kustomization builds, and kubernetes-validate --strict accepts every resource.
+
+    A TemporalWorkerDeployment's pod template is validated as the core PodTemplate it is.
+    """
     resources = [resource for resource in builds[build] if resource["kind"] not in CUSTOM_KINDS]
+    if workload(builds[build])["kind"] == "TemporalWorkerDeployment":
+        resources.append(
+            {
+                "apiVersion": "v1",
+                "kind": "PodTemplate",
+                "metadata": {"name": "worker"},
+                "template": pod_template(builds[build]),
+            }
+        )
     manifests = tmp_path / "manifests.yaml"
     manifests.write_text(yaml.safe_dump_all(resources))
 
@@ -205,6 +352,7 @@ def test_kustomizations_list_existing_files_and_every_file_is_listed(service: Se
         ), f"{path}: fields kustomize 5 deprecates"
         assert "secretGenerator" not in kustomization, f"{path}: secrets are created beside"
         names = kustomization.get("resources", []) + kustomization.get("components", [])
+        names += kustomization.get("configurations", [])
         names += [patch["path"] for patch in kustomization.get("patches", []) if "path" in patch]
         for generator in kustomization.get("configMapGenerator", []):
             names += generator.get("envs", [])
@@ -263,7 +411,7 @@ def test_grace_period_outlasts_the_whole_shutdown(
     )
     graceful = settings.worker_graceful_shutdown_timeout.total_seconds()
     cap = settings.shutdown_cap().total_seconds()
-    pod = one(builds[build], "Deployment")["spec"]["template"]["spec"]
+    pod = pod_template(builds[build])["spec"]
 
     assert "lifecycle" not in worker_container(builds[build])  # no preStop to add
     assert pod["terminationGracePeriodSeconds"] >= cap + 5 > graceful
@@ -280,7 +428,7 @@ def test_secrets_are_mounted_by_reference_only(
     env = environment(resources)
     assert not SECRET_SETTINGS & set(env)
 
-    pod = one(resources, "Deployment")["spec"]["template"]["spec"]
+    pod = pod_template(resources)["spec"]
     secrets = {volume["name"]: volume["secret"] for volume in pod["volumes"] if "secret" in volume}
     mounts = {mount["mountPath"]: mount for mount in worker_container(resources)["volumeMounts"]}
     secret_mounts = {path: mount for path, mount in mounts.items() if mount["name"] in secrets}
@@ -301,7 +449,7 @@ def test_secrets_are_mounted_by_reference_only(
     if service.authorization:
         expected.add(f"{service.slug}-auth")
         assert {"AUTH_JWKS_PATH", "AUTH_TOKEN_FILE"} <= set(env)
-    if build == "every-component":
+    if build.startswith("every-component"):
         expected |= {f"{service.slug}-temporal-api-key", f"{service.slug}-temporal-tls"}
     assert {secret["secretName"] for secret in secrets.values()} == expected
     assert ("CODEC_KEYS_DIR" in env) is service.encryption
@@ -312,16 +460,18 @@ def test_secrets_are_mounted_by_reference_only(
 def test_labels_and_selectors_agree(
     build: str, service: Service, builds: dict[str, list[dict[str, Any]]]
 ) -> None:
-    """Service, PDB, NetworkPolicy, HPA and ServiceMonitor all find the Deployment's pods."""
+    """Service, PDB, NetworkPolicy, HPA and ServiceMonitor all find the worker's pods.
+
+    On the Worker Controller's route they find the pods of every build: the controller
+    adds labels of its own to each build's selector, and keeps the template's.
+    """
     resources = builds[build]
-    deployment = one(resources, "Deployment")
-    selector = deployment["spec"]["selector"]["matchLabels"]
+    deployment = workload(resources)
+    selector = {"app.kubernetes.io/name": service.slug, "app.kubernetes.io/component": "worker"}
     pod = deployment["spec"]["template"]
 
-    assert selector == {
-        "app.kubernetes.io/name": service.slug,
-        "app.kubernetes.io/component": "worker",
-    }
+    if deployment["kind"] == "Deployment":
+        assert deployment["spec"]["selector"]["matchLabels"] == selector
     for resource in resources:
         assert resource["metadata"]["labels"].items() >= selector.items(), resource["kind"]
     assert pod["metadata"]["labels"].items() >= selector.items()
@@ -417,7 +567,7 @@ def test_worker_runs_unprivileged_on_a_read_only_filesystem(
     build: str, builds: dict[str, list[dict[str, Any]]]
 ) -> None:
     """Non-root as UID 10001, no privileges to gain, no capabilities, no API token."""
-    pod = one(builds[build], "Deployment")["spec"]["template"]["spec"]
+    pod = pod_template(builds[build])["spec"]
     container = worker_container(builds[build])
 
     assert pod["securityContext"] == {
@@ -486,3 +636,67 @@ def test_overlays_size_dev_small_and_prod_safe(builds: dict[str, list[dict[str, 
     for build in BUILDS:
         budget = one(builds[build], "PodDisruptionBudget")["spec"]
         assert len({"minAvailable", "maxUnavailable"} & set(budget)) == 1, build
+
+
+
+def test_the_crd_check_finds_unknown_wrong_and_missing_fields() -> None:
+    """The checker the next test relies on fails what the API server would prune or refuse."""
+    spec = {"rollout": {"strategy": "Canary", "steps": [{"rampPercentage": 100}]}, "replica": 2}
+
+    assert schema_problems(spec, CRD_SPECS["TemporalWorkerDeployment"], "spec") == [
+        "spec.sunset: required",
+        "spec.template: required",
+        "spec.workerOptions: required",
+        "spec.rollout.strategy: 'Canary' is not one of ['Manual', 'AllAtOnce', 'Progressive']",
+        "spec.rollout.steps[0].pauseDuration: required",
+        "spec.rollout.steps[0].rampPercentage: 100 is above 99",
+        "spec.replica: not in the CRD's schema",
+    ]
+
+
+def test_worker_controller_resources_follow_their_crds(
+    builds: dict[str, list[dict[str, Any]]],
+) -> None:
+    """Every field of both resources is in its CRD's schema, of its type; required ones are set."""
+    for kind, spec in CRD_SPECS.items():
+        resource = one(builds["every-component"], kind)
+        assert resource["apiVersion"] == "temporal.io/v1alpha1"
+        assert set(resource) == {"apiVersion", "kind", "metadata", "spec"}
+        assert re.fullmatch(DNS_LABEL, resource["metadata"]["name"])
+        assert schema_problems(resource["spec"], spec, "spec") == [], kind
+
+
+def test_worker_controller_route_runs_the_same_pods(
+    service: Service, builds: dict[str, list[dict[str, Any]]]
+) -> None:
+    """The controller's route runs the pods the Deployment would, against the same Temporal.
+
+    The component replaces the Deployment and its autoscaler and keeps everything else;
+    the controller sets TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE from the TemporalConnection
+    and the TemporalWorkerDeployment, which must agree with worker.env, and sets the
+    deployment name and build id itself, which nothing else may.
+    """
+    controlled = builds["every-component"]
+    plain = builds["every-component-but-the-controller"]
+    versions = one(controlled, "TemporalWorkerDeployment")
+    connection = one(controlled, "TemporalConnection")
+    env = environment(controlled)
+    kinds = {resource["kind"] for resource in controlled}
+
+    assert pod_template(controlled) == pod_template(plain)
+    assert kinds == {r["kind"] for r in plain} - {"Deployment", "HorizontalPodAutoscaler"} | {
+        "TemporalWorkerDeployment",
+        "TemporalConnection",
+    }
+    assert versions["spec"]["workerOptions"]["connectionRef"] == {
+        "name": connection["metadata"]["name"]
+    }
+    assert connection["spec"]["hostPort"] == env["TEMPORAL_ADDRESS"]
+    assert versions["spec"]["workerOptions"]["temporalNamespace"] == env["TEMPORAL_NAMESPACE"]
+    assert not {"TEMPORAL_DEPLOYMENT_NAME", "TEMPORAL_WORKER_BUILD_ID"} & set(env)
+    assert versions["metadata"]["name"] == service.slug
+    assert versions["spec"]["replicas"] >= 2
+    rollout = versions["spec"]["rollout"]
+    ramps = [step["rampPercentage"] for step in rollout.get("steps", [])]
+    assert ramps == sorted(set(ramps))
+    assert (rollout["strategy"] == "Progressive") is bool(ramps)
