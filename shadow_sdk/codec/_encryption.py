@@ -96,6 +96,7 @@ class EncryptionCodec(temporalio.converter.PayloadCodec):
         self.metric_meter = metric_meter
         self.max_decoded_bytes = max_decoded_bytes
         self.max_payloads = max_payloads
+        self._sealed: dict[str, Payload] = {}  # An empty sealed payload per key id.
 
     @classmethod
     def from_settings(
@@ -148,14 +149,21 @@ class EncryptionCodec(temporalio.converter.PayloadCodec):
     def encode_sync(self, payloads: Iterable[Payload]) -> list[Payload]:
         """Encrypt ``payloads`` without an event loop (tools, benchmarks)."""
         key_id, cipher = self.keys.active_cipher()
-        metadata = {"encoding": ENCODING, KEY_ID_METADATA: key_id.encode()}
+        template = self._sealed.get(key_id)
+        if template is None:
+            template = Payload(metadata={"encoding": ENCODING, KEY_ID_METADATA: key_id.encode()})
+            self._sealed[key_id] = template
         encoded = []
         for payload in payloads:
             if self.compression is not None:
                 payload = self.compression.compress(payload)  # noqa: PLW2901
             nonce = os.urandom(NONCE_BYTES)
-            sealed = cipher.encrypt(nonce, payload.SerializeToString(), None)
-            encoded.append(Payload(metadata=metadata, data=nonce + sealed))
+            # Copying the metadata from a template takes a third of the time of building
+            # it from a dict, which is most of a small payload's encoding.
+            sealed = Payload()
+            sealed.CopyFrom(template)
+            sealed.data = nonce + cipher.encrypt(nonce, payload.SerializeToString(), None)
+            encoded.append(sealed)
         return encoded
 
     def decode_sync(self, payloads: Iterable[Payload]) -> list[Payload]:
@@ -174,9 +182,10 @@ class EncryptionCodec(temporalio.converter.PayloadCodec):
             raise
 
     def _decode_one(self, payload: Payload, budget: DecodeBudget) -> Payload:
-        if payload.metadata.get("encoding") != ENCODING:
+        metadata = payload.metadata
+        if metadata.get("encoding") != ENCODING:
             return payload
-        raw_id = payload.metadata.get(KEY_ID_METADATA)
+        raw_id = metadata.get(KEY_ID_METADATA)
         if not raw_id:
             raise DecryptionError(None, f"it has no {KEY_ID_METADATA!r} metadata")
         try:
