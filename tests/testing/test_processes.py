@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import sys
 import textwrap
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,6 +83,19 @@ def test_a_worker_killed_is_gone_at_once(server: DevServer, task_queue: str) -> 
 
     assert worker.kill() == -signal.SIGKILL
     assert "worker stopped" not in worker.output
+
+
+def test_a_restart_waits_for_its_port_while_another_process_holds_it(tmp_path: Path) -> None:
+    """Between stop() and start() something else may listen on the port for a moment."""
+    server = DevServer(database=tmp_path / "temporal.db")
+    with server:
+        server.stop()
+        squatter = socket.create_server((server.host, server.port))
+        threading.Timer(3, squatter.close).start()
+        server.start()
+
+        assert server.returncode is None
+        assert squatter.fileno() == -1  # It answered only once the port was free again.
 
 
 def test_a_dev_server_on_a_file_keeps_its_state_across_a_restart(tmp_path: Path) -> None:
