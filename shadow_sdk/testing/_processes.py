@@ -380,6 +380,7 @@ class DevServer(BackgroundProcess):
         if database is not None:
             command += ["--db-filename", str(database)]
         super().__init__(command, None, log=log, name="dev server")
+        self._started_before = False
 
     @property
     def address(self) -> str:
@@ -393,10 +394,14 @@ class DevServer(BackgroundProcess):
             timeout: How long to wait, seconds or a ``timedelta``.
             until: Text to wait for in its output as well, once the namespace answers.
 
+        A restart that finds its port taken starts again until ``timeout``; a first
+        start on a taken port fails at once.
+
         Raises:
             ProcessExited: It exited first.
             TimeoutError: Its namespace did not answer within ``timeout`` seconds.
         """
+        restart, self._started_before = self._started_before, True
         process = self._spawn()
         seconds = _seconds(timeout, "timeout")
         deadline = time.monotonic() + seconds
@@ -404,7 +409,7 @@ class DevServer(BackgroundProcess):
             if process.poll() is not None:
                 # Its port is kept across restarts; while stopped, another process may
                 # hold it for a moment. Try again until the deadline rather than fail.
-                if _PORT_TAKEN in self.output and time.monotonic() < deadline:
+                if restart and _PORT_TAKEN in self.output and time.monotonic() < deadline:
                     self.wait()
                     time.sleep(0.5)
                     process = self._spawn()

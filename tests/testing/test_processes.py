@@ -98,6 +98,16 @@ def test_a_restart_waits_for_its_port_while_another_process_holds_it(tmp_path: P
         assert squatter.fileno() == -1  # It answered only once the port was free again.
 
 
+def test_a_first_start_on_a_taken_port_fails_at_once() -> None:
+    """Only a restart waits for its port: a port taken from the start is a mistake."""
+    with socket.create_server(("127.0.0.1", 0)) as squatter:
+        server = DevServer(port=squatter.getsockname()[1])
+        with pytest.raises(ProcessExited, match="address already in use"):
+            server.start(timeout=60)
+
+    assert server.returncode is not None
+
+
 def test_a_dev_server_on_a_file_keeps_its_state_across_a_restart(tmp_path: Path) -> None:
     """stop() and start() on the same port and SQLite file: the namespace answers again."""
     database = tmp_path / "temporal.db"
