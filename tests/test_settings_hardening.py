@@ -14,7 +14,7 @@ from pydantic_settings import SettingsConfigDict
 
 from shadow_sdk import SettingsError, ShadowSettings
 from shadow_sdk._settings import LEGACY_VARIABLES
-from shadow_sdk.codec import EncryptionCodec
+from shadow_sdk.codec import EncryptionCodec, KeyRing
 
 
 def problems_of(excinfo: pytest.ExceptionInfo[SettingsError]) -> tuple[str, ...]:
@@ -179,6 +179,34 @@ def test_the_codec_server_honours_the_active_key_setting_in_namespace_directorie
 
     assert "codec server on http://127.0.0.1" in output
     assert "billing, orders" in output
+    settings = ShadowSettings(
+        codec_server_keys_dir=tmp_path, codec_active_key_id="2026-12", temporal_namespace="orders"
+    )
+    rings = KeyRing.by_namespace_from_settings(settings)
+    assert {name: ring.active_id for name, ring in rings.items()} == {
+        "billing": "b-1",
+        "orders": "2026-12",
+    }
+
+
+def test_the_codec_server_refuses_an_active_key_that_no_namespace_holds(tmp_path: Path) -> None:
+    """A mistyped CODEC_ACTIVE_KEY_ID once fell back to the directories' ACTIVE files."""
+    write_keys(tmp_path / "orders", "2026-11", "2026-12")
+    (tmp_path / "orders" / "ACTIVE").write_text("2026-11")
+    server = shadow_codec_server(
+        {
+            "CODEC_SERVER_KEYS_DIR": str(tmp_path),
+            "CODEC_ACTIVE_KEY_ID": "2026-1x",
+            "CODEC_SERVER_PORT": str(free_port()),
+        }
+    )
+    output = server.communicate(timeout=60)[0].decode()
+
+    assert server.returncode == 2
+    assert (
+        "CODEC_ACTIVE_KEY_ID='2026-1x': no namespace directory of CODEC_SERVER_KEYS_DIR" in output
+    )
+    assert "codec server on" not in output
 
 
 def test_the_codec_server_without_an_active_key_names_both_ways_to_choose(tmp_path: Path) -> None:

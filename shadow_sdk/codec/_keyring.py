@@ -147,18 +147,26 @@ class KeyRing:
         file does.
 
         Raises:
-            SettingsError: A directory's keys are invalid or its active key unclear.
+            SettingsError: A directory's keys are invalid or its active key unclear,
+                or ``CODEC_ACTIVE_KEY_ID`` names a key that no directory holds.
         """
         if settings.codec_server_keys_dir is None:
             key_ring = cls.from_settings(settings)
             return {} if key_ring is None else {settings.temporal_namespace: key_ring}
         rings = {}
-        for directory in sorted(settings.codec_server_keys_dir.iterdir()):
-            if not directory.is_dir() or directory.name.startswith("."):
-                continue
-            active = settings.codec_active_key_id
-            if active is not None and not (directory / active).is_file():
-                active = None  # The setting names a key of other namespaces.
+        wanted = settings.codec_active_key_id
+        directories = [
+            directory
+            for directory in sorted(settings.codec_server_keys_dir.iterdir())
+            if directory.is_dir() and not directory.name.startswith(".")
+        ]
+        if wanted is not None and not any((d / wanted).is_file() for d in directories):
+            raise SettingsError(
+                [f"CODEC_ACTIVE_KEY_ID={wanted!r}: no namespace directory of "
+                 f"CODEC_SERVER_KEYS_DIR={str(settings.codec_server_keys_dir)!r} holds that key"]
+            )  # fmt: skip
+        for directory in directories:
+            active = wanted if wanted is not None and (directory / wanted).is_file() else None
             rings[directory.name] = cls.from_directory(
                 directory, active=active, variable="CODEC_SERVER_KEYS_DIR"
             )
