@@ -16,6 +16,7 @@ from shadow_sdk.testing._environments import (
     start_dev_server,
     start_time_skipping,
 )
+from shadow_sdk.testing._fixture_types import Cli, ConnectAs, EnvAs, StartWorker
 from shadow_sdk.testing._processes import (
     BackgroundProcess,
     CommandResult,
@@ -33,13 +34,17 @@ __all__ = [
     "TEMPORAL_CLI",
     "TEMPORAL_TEST_SERVER",
     "BackgroundProcess",
+    "Cli",
     "CommandResult",
+    "ConnectAs",
     "Credentials",
     "DevServer",
+    "EnvAs",
     "FakeClock",
     "ProcessExited",
     "RedisServer",
     "Scrape",
+    "StartWorker",
     "WorkerProcess",
     "find_binary",
     "find_redis_server",

@@ -10,7 +10,7 @@ import asyncio
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pydantic
 import pytest
@@ -21,6 +21,7 @@ import temporalio.testing
 from shadow_sdk._plugin import ShadowPlugin
 from shadow_sdk._settings import ShadowSettings
 from shadow_sdk.testing._credentials import Credentials
+from shadow_sdk.testing._fixture_types import Cli, ConnectAs, EnvAs, StartWorker
 from shadow_sdk.testing._isolation import settings_variables
 from shadow_sdk.testing._processes import (
     CommandResult,
@@ -29,9 +30,6 @@ from shadow_sdk.testing._processes import (
     free_port,
     run_command,
 )
-
-Cli = Callable[..., Awaitable[CommandResult]]
-StartWorker = Callable[..., Awaitable[WorkerProcess]]
 
 
 @pytest.fixture(scope="session")
@@ -170,7 +168,7 @@ async def service_client(
 
 
 @pytest.fixture
-def env_as(service_env: dict[str, str], credentials: Credentials) -> Callable[..., dict[str, str]]:
+def env_as(service_env: dict[str, str], credentials: Credentials) -> EnvAs:
     """``service_env`` for another caller: ``env_as("victor", "viewer")`` carries its token."""
 
     def env(subject: str, *roles: str, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -185,11 +183,14 @@ def connect_as(
     temporal_env: temporalio.testing.WorkflowEnvironment,
     settings: ShadowSettings,
     credentials: Credentials,
-) -> Callable[..., Awaitable[temporalio.client.Client]]:
-    """Clients of other callers of the test's server.
+) -> ConnectAs:
+    """Clients of other callers of the test's own server (``temporal_env``).
 
     ``viewer = await connect_as("victor", "viewer")``: the client encrypts as
-    ``settings`` do and carries a token of the given roles.
+    ``settings`` do and carries a token of the given roles. ``settings`` is the
+    service's fixture (its ``conftest.py`` defines it); for a caller of the session's
+    dev server, where the service's processes run, start the command line with
+    ``env_as`` instead.
     """
 
     async def connect(subject: str, *roles: str) -> temporalio.client.Client:

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 
-from shadow_sdk.testing import CommandResult, WorkerProcess
-
-Cli = Callable[..., Awaitable[CommandResult]]
-StartWorker = Callable[..., Awaitable[WorkerProcess]]
+from shadow_sdk.testing import Cli, StartWorker, WorkerProcess
 
 
 async def test_the_worker_serves_probes_health_and_metrics(worker: WorkerProcess) -> None:

@@ -366,15 +366,13 @@ async def test_a_reminder_comes_back_after_its_delay(
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
 
-Cli = Callable[..., Awaitable[tuple[int, str, str]]]
+from shadow_sdk.testing import Cli, WorkerProcess
 
 
 async def test_the_command_line_and_the_worker_run_the_reminder(
-    worker: asyncio.subprocess.Process, cli: Cli
+    worker: WorkerProcess, cli: Cli
 ) -> None:
     """Registered in registry.py only, the reminder has a command and a worker."""
     code, stdout, stderr = await cli("start", "reminder", "stretch", "--delay=0.1", "--json")

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 
-from shadow_sdk.testing import CommandResult, WorkerProcess
-
-Cli = Callable[..., Awaitable[CommandResult]]
+from shadow_sdk.testing import Cli, WorkerProcess
 
 
 async def test_a_batch_reports_the_documents_it_could_not_index(

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 
-from shadow_sdk.testing import CommandResult, WorkerProcess
+from shadow_sdk.testing import Cli, WorkerProcess
 from temporalio.client import Client
-
-Cli = Callable[..., Awaitable[CommandResult]]
 
 
 async def test_a_rollout_is_steered_from_the_command_line(

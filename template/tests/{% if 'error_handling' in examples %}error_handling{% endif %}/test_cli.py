@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 
-from shadow_sdk.testing import CommandResult, WorkerProcess
-
-Cli = Callable[..., Awaitable[CommandResult]]
+from shadow_sdk.testing import Cli, WorkerProcess
 
 
 async def test_an_order_is_fulfilled_or_undone(worker: WorkerProcess, cli: Cli) -> None:

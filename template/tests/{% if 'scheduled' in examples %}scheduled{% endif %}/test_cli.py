@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable
 
-from shadow_sdk.testing import CommandResult, WorkerProcess
-
-Cli = Callable[..., Awaitable[CommandResult]]
+from shadow_sdk.testing import Cli, WorkerProcess
 
 
 async def test_schedules_sync_creates_then_updates(cli: Cli) -> None:

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable
 
-from shadow_sdk.testing import CommandResult, WorkerProcess
-
-Cli = Callable[..., Awaitable[CommandResult]]
-StartWorker = Callable[..., Awaitable[WorkerProcess]]
+from shadow_sdk.testing import Cli, StartWorker, WorkerProcess
 
 
 async def test_start_runs_the_workflow_on_the_worker(worker: WorkerProcess, cli: Cli) -> None:
