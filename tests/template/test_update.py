@@ -422,6 +422,21 @@ OWN_RULE = """
 """
 
 
+
+def test_the_adding_a_workflow_page_shows_this_part() -> None:
+    """docs/adding-a-workflow.md shows the files this test adds, as they are."""
+    page = (ROOT / "docs" / "adding-a-workflow.md").read_text()
+    blocks = {
+        block.split("\n", 1)[0].removeprefix("# "): block.split("\n", 1)[1]
+        for block in page.split("```python\n")[1:]
+        for block in [block.split("```\n", 1)[0]]
+    }
+    imports, parts = OWN_REGISTRATION
+
+    assert {path: blocks.get(path) for path in OWN_PART} == OWN_PART
+    assert blocks[f"{PACKAGE}/registry.py"] == f"{imports}\nPARTS: list[Part] = [\n{parts}]\n"
+    assert blocks[f"{PACKAGE}/settings.py, in class Settings"] == OWN_SETTINGS
+
 def register_own_part(path: Path) -> None:
     """Add the reminders' part to registry.py, the file the template wrote once."""
     imports, parts = OWN_REGISTRATION
