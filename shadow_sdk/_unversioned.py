@@ -13,7 +13,7 @@ expects of it, and change nothing else.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import temporalio.worker
 
@@ -24,7 +24,10 @@ if TYPE_CHECKING:
     import temporalio.workflow
     from temporalio.bridge.proto.workflow_activation import WorkflowActivation
     from temporalio.bridge.proto.workflow_completion import WorkflowActivationCompletion
-    from temporalio.worker._command_aware_visitor import CommandInfo
+
+
+# The base classes' signatures name private temporalio types (a workflow's definition, a
+# command's info); they are passed through untouched, as Any.
 
 
 class UnversionedRunner(temporalio.worker.WorkflowRunner):
@@ -38,7 +41,7 @@ class UnversionedRunner(temporalio.worker.WorkflowRunner):
         """``runner`` wrapped, unless it is wrapped already."""
         return runner if isinstance(runner, cls) else cls(runner)
 
-    def prepare_workflow(self, defn: temporalio.workflow._Definition) -> None:
+    def prepare_workflow(self, defn: Any) -> None:
         """See base class."""
         self.runner.prepare_workflow(defn)
 
@@ -66,12 +69,12 @@ class _UnversionedInstance(temporalio.worker.WorkflowInstance):
         return completion
 
     def get_serialization_context(
-        self, command_info: CommandInfo | None
+        self, command_info: Any
     ) -> temporalio.converter.SerializationContext | None:
         return self.instance.get_serialization_context(command_info)
 
     def get_external_store_context(
-        self, command_info: CommandInfo | None
+        self, command_info: Any
     ) -> temporalio.converter.StorageDriverStoreContext:
         return self.instance.get_external_store_context(command_info)
 

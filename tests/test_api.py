@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.metadata
 import types
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +55,35 @@ def test_every_public_object_is_exported_once() -> None:
 def test_version_matches_the_installed_distribution() -> None:
     """__version__ is the version pip and uv see."""
     assert shadow_sdk.__version__ == importlib.metadata.version("shadow-sdk")
+
+
+def private_temporalio_uses(source: str) -> list[str]:
+    """Private temporalio modules imported and private names reached, in ``source``."""
+    uses = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("temporalio"):
+            names = [node.module or "", *(alias.name for alias in node.names)]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names if alias.name.startswith("temporalio")]
+        elif isinstance(node, ast.Attribute) and ast.unparse(node).startswith("temporalio."):
+            names = [ast.unparse(node)]
+        else:
+            continue
+        uses += [name for name in names if any(part.startswith("_") for part in name.split("."))]
+    return uses
+
+
+def test_the_sdk_uses_no_private_temporalio_names() -> None:
+    """temporalio may change its private modules in any release; the SDK must not break."""
+    package = Path(shadow_sdk.__file__).parent
+    uses = {
+        str(path.relative_to(package)): found
+        for path in sorted(package.rglob("*.py"))
+        if (found := private_temporalio_uses(path.read_text()))
+    }
+
+    assert private_temporalio_uses("import temporalio.worker._x\ntemporalio.workflow._D") == [
+        "temporalio.worker._x",
+        "temporalio.workflow._D",
+    ]
+    assert uses == {}
