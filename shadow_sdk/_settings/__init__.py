@@ -2,7 +2,8 @@
 
 :class:`ShadowSettings` is one flat model composed of a part per concern, each in a
 module of its own that declares and checks its fields: connection (``TEMPORAL_*``),
-worker (``WORKER_*``), operations (``METRICS_*``, ``LOG_*``, ``OTEL_*``), shared
+worker (``WORKER_*``), versioning (``TEMPORAL_DEPLOYMENT_NAME``,
+``TEMPORAL_WORKER_BUILD_ID``), operations (``METRICS_*``, ``LOG_*``, ``OTEL_*``), shared
 state (``REDIS_URL``), codec (``CODEC_*``) and auth (``AUTH_*``). Settings are data:
 nothing here imports :mod:`shadow_sdk.auth` or :mod:`shadow_sdk.codec`, whose
 classes build their objects from settings with ``from_settings``.
