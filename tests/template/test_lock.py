@@ -44,6 +44,20 @@ def test_a_stale_lock_fails_lint_saying_to_lock(service: Path) -> None:
     assert "To update the lockfile, run `uv lock`" in output
 
 
+
+def test_the_documented_command_refuses_a_stale_lock_without_rewriting_it(service: Path) -> None:
+    """`uv run --locked nox`, as the guide says: a plain `uv run` would relock first."""
+    pyproject = service / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('  "pydantic>=2.11",\n', OWN_DEPENDENCY))
+    lock = (service / "uv.lock").read_text()
+
+    result = run(service, tool("uv"), "run", "--locked", "nox", "-s", "lint")
+
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "To update the lockfile, run `uv lock`" in output
+    assert (service / "uv.lock").read_text() == lock
+
 def test_ci_refuses_a_missing_lock(service: Path) -> None:
     """In CI only a committed lock counts: without one, lint fails and says how to make it."""
     (service / "uv.lock").unlink()

@@ -67,6 +67,7 @@ async def test_time_skipping_env_skips_a_month_of_timers(
     assert await time_skipping_env.get_current_time() - before >= timedelta(days=30)
 
 
+@pytest.mark.slow
 async def test_dev_server_env_is_a_full_server(
     dev_server_env: WorkflowEnvironment, task_queue: str
 ) -> None:

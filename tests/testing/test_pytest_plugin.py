@@ -9,7 +9,7 @@ from helpers.network import free_port, wait_until_listening
 
 from shadow_sdk.testing import TEMPORAL_CLI, find_binary
 
-pytestmark = pytest.mark.filterwarnings("default")
+pytestmark = [pytest.mark.filterwarnings("default"), pytest.mark.slow]  # Runs inner suites.
 
 INNER_TESTS = """
 async def test_environment(temporal_env, temporal_client):
