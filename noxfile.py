@@ -86,7 +86,9 @@ def service_environment(session: nox.Session, service: Path) -> dict[str, str | 
     """What ``service``'s commands run with: its Python first on PATH, nothing of this session.
 
     Skips the session, saying why, when that Python is not installed here: uv would try
-    to download it, and nothing may be downloaded while the checks run.
+    to download it, and nothing may be downloaded while the checks run. In CI (``CI``
+    set) a missing Python fails the session instead: a skip there would pass a matrix
+    that checked nothing on that version.
     """
     version = (service / ".python-version").read_text().strip()
     # pyenv's shims read .python-version in the service, unless PYENV_VERSION, which a
@@ -104,7 +106,10 @@ def service_environment(session: nox.Session, service: Path) -> dict[str, str | 
         check=False,
     )
     if found.returncode:
-        session.skip(f"Python {version} is not installed here: {service.name} is not checked")
+        missing = f"Python {version} is not installed here: {service.name} is not checked"
+        if os.environ.get("CI"):
+            session.error(missing)
+        session.skip(missing)
     interpreter = Path(found.stdout.strip()).parent
     return {**unset, "PATH": os.pathsep.join([str(interpreter), os.environ["PATH"]])}
 
