@@ -198,6 +198,8 @@ def test_renovate_proposes_template_releases(service: Path) -> None:
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "copier" in config["enabledManagers"]
+    # Renovate passes --trust to copier, which a release's _migrations need, only so.
+    assert config["ignoreScripts"] is False
     assert {"matchPackageNames": ["shadow-sdk"], "enabled": False}.items() <= (
         next(rule for rule in config["packageRules"] if "matchPackageNames" in rule).items()
     )
