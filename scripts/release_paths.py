@@ -212,7 +212,13 @@ def check_paths(
             )
             for path in sorted(gone):
                 vanished = Vanished(name, path, package, renames.get(path))
-                if path in moves:
+                if path in moves and moves[path] not in after.files:
+                    problems.append(
+                        f"a migration moves {path} to {moves[path]}, which {tag} does not "
+                        f"render for the answer set {name}: the service's edits of it would "
+                        "land in a file the template no longer has"
+                    )
+                elif path in moves:
                     moved.add(vanished.shown)
                 elif _deleted_in(updating, path, package):
                     dropped.add(vanished.shown)
@@ -325,8 +331,8 @@ def _moves(
     answers_file: str,
     previous: str,
     tag: str,
-) -> set[str]:
-    """The paths that ``migrations`` move with ``migrations/move_file.py`` after an update.
+) -> dict[str, str]:
+    """Where ``migrations`` move paths with ``migrations/move_file.py`` after an update.
 
     Each command and condition is rendered as copier renders them during the update of
     a service with ``answers``; a part that does not render is taken as written.
@@ -357,7 +363,7 @@ def _moves(
         except jinja2.TemplateError:
             return str(text)
 
-    sources: set[str] = set()
+    targets: dict[str, str] = {}
     for migration in migrations:
         when = rendered(migration.get("when", "{{ _stage == 'after' }}")).strip().lower()
         if not when or when in _FALSE or when in {"0", "0.0"}:
@@ -369,10 +375,11 @@ def _moves(
             else [rendered(part) for part in command]
         )
         for index, part in enumerate(parts[:-1]):
-            if PurePosixPath(part).parts[-2:] == MOVE_SCRIPT.parts:
-                sources.add(str(PurePosixPath(parts[index + 1])))
+            if PurePosixPath(part).parts[-2:] == MOVE_SCRIPT.parts and len(parts) > index + 2:
+                source, target = parts[index + 1 : index + 3]
+                targets[str(PurePosixPath(source))] = str(PurePosixPath(target))
                 break
-    return sources
+    return targets
 
 
 def _deleted_in(updating: Sequence[str], path: str, package: str) -> bool:

@@ -371,6 +371,21 @@ def test_a_move_migration_keeps_the_release_passing(first_release: Path, tmp_pat
     )
 
 
+def test_a_move_migration_to_a_path_not_rendered_fails(first_release: Path, tmp_path: Path) -> None:
+    """A typo in the migration's target would carry the service's edits into a stray file."""
+    typo = {**MOVE_RUNBOOK, "command": [*MOVE_RUNBOOK["command"][:3], OPERATIONS + "x",
+                                        MOVE_RUNBOOK["command"][4]]}  # fmt: skip
+    repository = second_release(first_release, tmp_path, rename=True, migrations=(typo,))
+
+    result = check_release(repository, "v0.2.0")
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (
+        "a migration moves src/release_train/runbook.md to src/release_train/operations.mdx, "
+        "which v0.2.0 does not render for the answer set controls"
+    ) in result.stdout
+
+
 def test_a_changelog_line_deleting_the_file_keeps_the_release_passing(
     first_release: Path, tmp_path: Path
 ) -> None:
