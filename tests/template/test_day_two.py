@@ -147,6 +147,18 @@ def test_an_unknown_scenario_is_named(copy: Path) -> None:
     assert "there are: task_processing" in result.stderr
 
 
+@pytest.mark.parametrize("name", ["../../src/evil", "sub/dir", ".hidden", ""])
+def test_a_history_name_that_is_not_a_file_name_is_refused(copy: Path, name: str) -> None:
+    """--as writes histories/<name>.json: it must not reach outside that folder."""
+    before = sorted(path.relative_to(copy) for path in copy.rglob("*.json"))
+
+    result = record(copy, "task_processing", "--as", name)
+
+    assert result.returncode == 1
+    assert f"--as {name!r}: name a history with letters, digits" in result.stderr
+    assert sorted(path.relative_to(copy) for path in copy.rglob("*.json")) == before
+
+
 def replay(service: Path) -> subprocess.CompletedProcess[str]:
     """``nox -s replay``'s check, on this copy's code rather than the installed service's."""
     python = service / ".venv" / "bin" / "python"
