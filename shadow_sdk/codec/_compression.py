@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -20,6 +21,9 @@ ENCODING = b"binary/zlib"
 """The ``encoding`` metadata of a compressed payload."""
 
 Payload = temporalio.api.common.v1.Payload
+
+INLINE_BYTES = 256 * 1024
+"""Decode calls producing up to this many bytes run on the event loop; larger ones in a thread."""
 
 
 class DecodeBudget:
@@ -141,7 +145,22 @@ class CompressionCodec(temporalio.converter.PayloadCodec):
         return [self.compress(payload) for payload in payloads]
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        """See base class."""
+        """See base class.
+
+        A call that inflates to little (up to :data:`INLINE_BYTES`) runs on the event
+        loop; a larger one is handed to a thread, so that it cannot stall the loop.
+        """
+        check_count(payloads, self.max_payloads)
+        if sum(len(payload.data) for payload in payloads) <= INLINE_BYTES:
+            budget = DecodeBudget(self.max_decoded_bytes, soft_limit=INLINE_BYTES)
+            try:
+                return [self.decompress(payload, budget=budget) for payload in payloads]
+            except SoftLimitReached:
+                pass  # Larger than it looked: start again in a thread.
+        return await asyncio.to_thread(self.decode_sync, payloads)
+
+    def decode_sync(self, payloads: Sequence[Payload]) -> list[Payload]:
+        """Decompress ``payloads`` without an event loop (tools, threads, benchmarks)."""
         check_count(payloads, self.max_payloads)
         budget = DecodeBudget(self.max_decoded_bytes)
         return [self.decompress(payload, budget=budget) for payload in payloads]

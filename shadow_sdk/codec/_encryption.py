@@ -16,6 +16,7 @@ from cryptography.exceptions import InvalidTag
 from shadow_sdk._codec_values import MAX_DECODED_BYTES, MAX_PAYLOADS
 from shadow_sdk._exceptions import CodecError, CodecLimitError, DecryptionError
 from shadow_sdk.codec._compression import (
+    INLINE_BYTES,
     CompressionCodec,
     DecodeBudget,
     SoftLimitReached,
@@ -34,8 +35,6 @@ CODEC_ERRORS = "shadow_codec_errors"
 """Counter of payloads that failed to decrypt, by ``error`` (``shadow_codec_errors_total``)."""
 NONCE_BYTES = 12
 TAG_BYTES = 16
-INLINE_BYTES = 256 * 1024
-"""Decode calls producing up to this many bytes run on the event loop; larger ones in a thread."""
 
 Payload = temporalio.api.common.v1.Payload
 

@@ -11,7 +11,7 @@ from temporalio.api.common.v1 import Payload
 
 from shadow_sdk import CodecError, CodecLimitError
 from shadow_sdk.codec import CompressionCodec, EncryptionCodec, KeyRing
-from shadow_sdk.codec._encryption import INLINE_BYTES
+from shadow_sdk.codec._compression import INLINE_BYTES
 
 
 async def test_compresses_large_payloads_only() -> None:
@@ -147,6 +147,22 @@ async def test_the_budget_spans_encryption_and_compression() -> None:
     assert len(await codec.decode(sealed[:4])) == 4
     with pytest.raises(CodecLimitError, match="more than 10485760 bytes decoded at once"):
         await codec.decode(sealed)
+
+
+async def test_a_large_decompression_leaves_the_event_loop_free() -> None:
+    """CompressionCodec alone inflates a large payload in a thread too."""
+    codec = CompressionCodec(threshold=0)
+    [large] = await codec.encode([zeros(60 << 20)])
+    [small] = await codec.encode([zeros(10)])
+    assert len(large.data) < INLINE_BYTES
+
+    decoding = asyncio.create_task(codec.decode([large]))
+    await asyncio.sleep(0)
+    assert await codec.decode([small]) == [zeros(10)]
+    finished_first = decoding.done()
+
+    assert await decoding == [zeros(60 << 20)]
+    assert not finished_first
 
 
 async def test_a_large_decode_leaves_the_event_loop_free() -> None:
