@@ -305,6 +305,8 @@ async def run_worker(
         activities: Activity callables to run.
         client: An already connected client; by default one is made from
             ``settings`` with the observability runtime, so that its metrics count.
+            A client of another runtime works, but its worker's metrics and failing
+            polls go unseen (a warning says so).
         **options: Other keyword arguments of :class:`temporalio.worker.Worker`.
 
     Raises:
@@ -329,6 +331,14 @@ async def run_worker(
             )
         if client is None:
             client = await _reach_temporal(settings, runtime=observability.runtime)
+        elif client.service_client.config.runtime is not observability.runtime:
+            # Connected before the runtime above existed: the core reports its polls,
+            # and the worker's metrics, to a runtime nobody drains.
+            logger.warning(
+                "the client given to run_worker reports to another temporalio Runtime: "
+                "the worker's metrics miss /metrics, and /ready cannot see failing polls; "
+                "leave client out and run_worker connects with its own runtime"
+            )
         await stack.enter_async_context(api_key_watch(client, settings))
         task_queue = options.get("task_queue", settings.temporal_task_queue)
         await stack.enter_async_context(shared_state(settings, name=str(task_queue)))

@@ -6,8 +6,10 @@ import asyncio
 import base64
 import contextlib
 import json
+import os
 import signal
 import socket
+import sys
 import uuid
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 from shadow_sdk import ShadowPlugin, ShadowSettings, ShadowWorker
 from shadow_sdk.auth import AuthInterceptor, TokenIssuer
 from shadow_sdk.codec import EncryptionCodec, KeyRing
-from shadow_sdk.testing import free_port, start_dev_server
+from shadow_sdk.testing import BackgroundProcess, free_port, start_dev_server
 
 pytestmark = pytest.mark.slow
 
@@ -367,3 +369,29 @@ async def test_json_logs_carry_the_temporal_context_and_no_secret(
         assert secret not in worker.output
         assert secret not in health
         assert secret not in metrics
+
+
+CLIENT_OF_ANOTHER_RUNTIME = """
+import asyncio, sys
+from temporalio.client import Client
+from shadow_sdk import ShadowSettings, run_and_exit, run_worker
+
+async def main():
+    client = await Client.connect(sys.argv[1])  # Before run_worker makes its runtime.
+    await run_worker(ShadowSettings(temporal_task_queue=sys.argv[2]), client=client)
+
+run_and_exit(main())
+"""
+
+
+def test_a_client_of_another_runtime_is_named_as_unseen_by_ready(
+    dev_server_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """Its polls go to a runtime nobody drains: /ready could not see them fail."""
+    address = dev_server_env.client.service_client.config.target_host
+    command = [sys.executable, "-c", CLIENT_OF_ANOTHER_RUNTIME, address, task_queue]
+    with BackgroundProcess(command, {**os.environ, "METRICS_PORT": str(free_port())}) as worker:
+        worker.start(until="reports to another temporalio Runtime")
+        worker.stop()
+
+    assert "leave client out and run_worker connects with its own runtime" in worker.output
