@@ -34,11 +34,13 @@ ANSWER_SETS: dict[str, dict[str, str]] = tomllib.loads(
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Check style and formatting with ruff, and the CI workflow with actionlint."""
+    """Check style with ruff, and the kit's workflows with actionlint and GitHub's schema."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("actionlint")
+    workflows = sorted(str(path) for path in Path(".github/workflows").glob("*.yml"))
+    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
 
 
 @nox.session
