@@ -3,10 +3,11 @@
 A copy of this checkout, committed and tagged as release v0.7.0, stands in for the kit's
 repository on a hosting service. From it:
 
-- the *index* route: the release's wheel, built with uv, is served by a PEP 503 index on
-  a loopback port; a service rendered to use that index locks, syncs with ``--locked``
-  and passes its tests, and a higher version of shadow-sdk on another index that uv
-  consults first is never picked (without the pin, it would be: the attack is shown);
+- the *index* route: the release's wheel, built and checked by ``nox -s build``, is served
+  by a PEP 503 index on a loopback port; a service rendered to use that index locks,
+  syncs with ``--locked`` and passes its tests, and a higher version of shadow-sdk on
+  another index that uv consults first is never picked (without the pin, it would be:
+  the attack is shown);
 - the *git* route: the repository, served as a ``file://`` remote, is rendered from its
   URL; the service locks shadow-sdk to the tag's commit, syncs and passes its tests;
 - ``copier check-update`` finds newer releases of a service generated from a git URL and
@@ -121,8 +122,13 @@ class PackageIndex:
 
 @pytest.fixture(scope="module")
 def wheels(kit: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The release's wheel, and a look-alike of a higher version with code of its own."""
-    release = build_wheel(kit, tmp_path_factory.mktemp("release"))
+    """The release's wheel, and a look-alike of a higher version with code of its own.
+
+    The release's is the wheel a release publishes: ``nox -s build -- v0.7.0`` builds it
+    and checks its metadata, contents and version.
+    """
+    run(tool("nox"), "--non-interactive", "-s", "build", "--", RELEASE, cwd=kit)
+    (release,) = (kit / "build" / "dist").glob("*.whl")
     impostor = tmp_path_factory.mktemp("impostor") / "kit"
     git(kit.parent, "clone", "--quiet", str(kit), str(impostor))
     (impostor / "shadow_sdk" / "_impostor.py").write_text("STOLEN = True\n")
