@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 import tomllib
 import warnings
 from pathlib import Path
@@ -394,6 +395,23 @@ def test_a_relative_template_path_is_refused_with_the_fix(
     assert f"The template's path '{path}' is relative" in str(info.value)
     assert f'copier copy "$(realpath {path})"' in str(info.value)
     assert not (tmp_path / "service").exists()
+
+
+def test_a_git_route_only_this_machine_reaches_is_named_after_generation(
+    template_copy: Path, tmp_path: Path
+) -> None:
+    """Generated from a local path, the service clones shadow-sdk from file://: CI cannot."""
+    copier_cli = Path(sys.executable).parent / "copier"
+    command = [str(copier_cli), "copy", "--defaults", "--trust", str(template_copy)]
+    result = subprocess.run(
+        [*command, str(tmp_path / "service")], capture_output=True, text=True, check=False
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert f"shadow-sdk comes from {template_copy.as_uri()}, which only this machine" in (
+        result.stderr
+    )
+    assert "--vcs-ref=:current: --data sdk_git_url=https://" in result.stderr
 
 
 def test_an_undefined_variable_is_an_error(template_copy: Path, tmp_path: Path) -> None:
