@@ -1,41 +1,24 @@
-"""The workflow and activity that ``worker.py`` runs, in a module of their own.
+"""The workflow that ``worker.py`` and ``soak.py`` run, in a module of their own.
 
 The workflow sandbox executes a workflow's module again for every workflow run.
-Were they defined in ``worker.py``, each run would also compile and execute the
+Were it defined in ``worker.py``, each run would also compile and execute the
 benchmark's harness, which would weigh on both variants alike and hide part of
 what the plugin costs; here the sandbox loads only what a service's workflow
-module holds. Running this file does nothing.
+module holds, and takes its type and activity from ``_bench_activities.py``
+through ``imports_passed_through()``, as a service's workflows do. Running this
+file does nothing.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from datetime import timedelta
 
-from temporalio import activity, workflow
+from temporalio import workflow
 
+with workflow.unsafe.imports_passed_through():
+    from _bench_activities import Order, confirm_order
 
-@dataclass
-class Order:
-    """What the workflow carries: a few fields and a note, about 1 KiB of JSON.
-
-    A dataclass, not a pydantic model, because the bare variant's default data
-    converter cannot decode pydantic models; ShadowPlugin's converter handles both.
-    """
-
-    order_id: str
-    customer: str
-    amount_cents: int
-    currency: str
-    status: str
-    note: str
-
-
-@activity.defn
-async def confirm_order(order: Order) -> Order:
-    """Return the order confirmed: as trivial as an activity gets, with a payload each way."""
-    return dataclasses.replace(order, status="confirmed")
+__all__ = ["Order", "OrderWorkflow", "confirm_order"]
 
 
 @workflow.defn
