@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 import temporalio.client
 import temporalio.common
-import temporalio.contrib.pydantic
 import temporalio.converter
 import temporalio.plugin
 import temporalio.runtime
@@ -19,6 +18,7 @@ import temporalio.worker.workflow_sandbox
 from temporalio.worker import UnsandboxedWorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from shadow_sdk._payload_converter import PydanticPayloadConverter
 from shadow_sdk._unversioned import UnversionedRunner
 from shadow_sdk.auth import AuthInterceptor
 from shadow_sdk.codec import EncryptionCodec
@@ -199,7 +199,7 @@ class ShadowPlugin(temporalio.plugin.SimplePlugin):
         if converter.payload_converter_class is temporalio.converter.DefaultPayloadConverter:
             converter = dataclasses.replace(
                 converter,
-                payload_converter_class=temporalio.contrib.pydantic.PydanticPayloadConverter,
+                payload_converter_class=PydanticPayloadConverter,
             )
         if self.codec is not None:
             converter = dataclasses.replace(converter, payload_codec=self.codec)

@@ -12,6 +12,7 @@ from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.worker import Replayer, Worker
 
 from shadow_sdk import ShadowPlugin
+from shadow_sdk._payload_converter import _TYPE_ADAPTERS
 
 
 async def test_pydantic_models_round_trip_through_a_real_server(
@@ -65,7 +66,20 @@ def test_installs_the_pydantic_payload_converter() -> None:
     """A client configured by the plugin converts payloads with temporalio.contrib.pydantic."""
     config = ShadowPlugin().configure_client({})
 
-    assert config["data_converter"].payload_converter_class is PydanticPayloadConverter
+    assert issubclass(config["data_converter"].payload_converter_class, PydanticPayloadConverter)
+
+
+def test_payload_converters_share_their_type_adapters() -> None:
+    """temporalio makes a converter per workflow run; each used to build its adapters anew."""
+    converter_class = ShadowPlugin().configure_client({})["data_converter"].payload_converter_class
+    reply = Reply(text="Hi", greeting_sent_at=datetime(2026, 12, 6, tzinfo=UTC))
+    [payload] = converter_class().to_payloads([reply])
+    _TYPE_ADAPTERS.cache_clear()
+
+    decoded = [converter_class().from_payloads([payload], [Reply]) for _ in range(3)]
+
+    assert decoded == [[reply]] * 3
+    assert _TYPE_ADAPTERS.cache_info()[:2] == (2, 1)  # (hits, misses): built once.
 
 
 def test_keeps_a_payload_converter_chosen_explicitly() -> None:

@@ -1,0 +1,54 @@
+"""The payload converter ShadowPlugin installs: pydantic's, its type adapters shared.
+
+temporalio makes a new payload converter for every workflow run, and
+``temporalio.contrib.pydantic`` keeps its cache of ``pydantic.TypeAdapter`` per
+converter, so every run built the adapter of each type it decoded again: a schema
+generated and compiled, about a millisecond a type, the largest single cost the
+converter added to a short workflow. Here one cache serves the whole process.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import pydantic
+import temporalio.contrib.pydantic
+import temporalio.converter
+
+_TYPE_ADAPTERS = functools.lru_cache(maxsize=1024)(pydantic.TypeAdapter)
+"""The process's type adapters by type hint, least recently used evicted first.
+
+A type defined in a workflow's own module is a new class in every run (the sandbox
+executes the module again), so it still misses; the types a workflow takes and
+returns belong in a module imported through ``imports_passed_through()``.
+"""
+
+
+class _SharedAdapterJSONConverter(temporalio.contrib.pydantic.PydanticJSONPlainPayloadConverter):
+    """Pydantic's JSON converter, with the process's type adapters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._type_adapter: Any = _TYPE_ADAPTERS
+
+
+class PydanticPayloadConverter(temporalio.contrib.pydantic.PydanticPayloadConverter):
+    """``temporalio.contrib.pydantic.PydanticPayloadConverter``, sharing its type adapters.
+
+    It converts exactly as that converter does (JSON through pydantic, the other
+    default encodings unchanged); only the cache of type adapters is one per process.
+    """
+
+    def __init__(self) -> None:
+        json_converter = _SharedAdapterJSONConverter()
+        defaults = temporalio.converter.DefaultPayloadConverter.default_encoding_payload_converters
+        temporalio.converter.CompositePayloadConverter.__init__(
+            self,
+            *(
+                json_converter
+                if isinstance(converter, temporalio.converter.JSONPlainPayloadConverter)
+                else converter
+                for converter in defaults
+            ),
+        )
