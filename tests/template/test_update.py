@@ -7,7 +7,7 @@ folder with the migration that carries the service's edits along, and new lines 
 two files a service owns (README.md and registry.py), which the update must leave alone.
 A service rendered at v0.1.0, with the edits its owners typically make committed on top,
 is updated to v0.2.0 as `copier update --defaults --trust --vcs-ref=v0.2.0` would,
-through copier's API.
+through copier's API; so are services whose examples change by answer on the way.
 
 The updated service's own `nox -s lint typecheck` runs here; its full `nox` (tests and
 replay too, about two minutes) runs only with SHADOW_UPDATE_FULL_NOX=1, which
@@ -572,6 +572,12 @@ def run_nox(service: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return run(service, tool("nox"), *args, timeout=900)
 
 
+def assert_lint_passes(service: Path) -> None:
+    """The service's `nox -s lint`: its preflight (conflicts, examples, answers), then ruff."""
+    result = run_nox(service, "--sessions", "lint")
+    assert result.returncode == 0, result.stdout + result.stderr[-6000:]
+
+
 # --- The update of an edited service ---------------------------------------------------
 
 
@@ -746,7 +752,7 @@ def test_without_the_migration_an_update_drops_edits_of_a_moved_file(
     assert OWN_RULE in git(service, "show", f"HEAD:{OLD_ALERTS}")  # Only history keeps it.
 
 
-# --- Examples come and go by answer ----------------------------------------------------
+# --- Examples come and go by answer, across releases ----------------------------------
 
 ALL_EXAMPLES = [
     "task_processing",
@@ -758,18 +764,40 @@ ALL_EXAMPLES = [
 ]
 
 
-def committed_update(updated: Updated, root: Path) -> Path:
-    """The updated service, committed, as its owners leave it before their next update."""
-    service = clone(updated.root, root / "service")
-    commit(service, "Update to v0.2.0")
-    return service
+def test_an_example_added_by_answer_arrives_without_a_conflict(
+    template_repository: Path, tmp_path: Path
+) -> None:
+    """v0.1.0 without `scheduled`, to v0.2.0 with it: its files as a fresh render has them."""
+    without = [name for name in ALL_EXAMPLES if name != "scheduled"]
+    service = edited_at_v1(template_repository, tmp_path / "service", examples=without)
+    before = snapshot(service)
+    assert not any("scheduled" in name for name in before)
+    examples = [*without, "scheduled"]
+
+    update(service, examples=examples)
+
+    files = snapshot(service)
+    assert conflicts(files) == []
+    assert not any(name.endswith(".rej") for name in files)
+    expected = expected_service(
+        template_repository, tmp_path / "expected", before, examples=examples
+    )
+    added = sorted(name for name in expected if "scheduled" in name)
+    assert {f"{PACKAGE}/scheduled/part.py", "tests/replay/histories/scheduled.json"} <= set(added)
+    assert {name: files.get(name) for name in added} == {name: expected[name] for name in added}
+    diff = differences(files, expected)
+    assert not diff, diff
+    for name in [*OWNED, *OWN_PART]:
+        assert files[name] == before[name], name
+    assert "scheduled" in files[f"{PACKAGE}/examples.py"].decode()
+    assert_lint_passes(service)
 
 
 def test_an_example_removed_by_answer_goes_without_a_conflict(
-    updated: Updated, template_repository: Path, tmp_path: Path
+    edited_service: Path, template_repository: Path, tmp_path: Path
 ) -> None:
-    """`--data examples=[...]` takes exactly the example's files; the owners' part stays."""
-    service = committed_update(updated, tmp_path)
+    """v0.1.0 to v0.2.0 with `--data examples=[...]`: exactly the example's files go."""
+    service = clone(edited_service, tmp_path / "service")
     before = snapshot(service)
     kept = [name for name in ALL_EXAMPLES if name != "dynamic_control"]
 
@@ -781,7 +809,9 @@ def test_an_example_removed_by_answer_goes_without_a_conflict(
     diff = differences(files, expected)
     assert not diff, diff
     assert not any("dynamic_control" in name for name in files)
-    assert "REMINDERS,\n" in files[f"{PACKAGE}/registry.py"].decode()
+    for name in [*OWNED, *OWN_PART]:
+        assert files[name] == before[name], name
+    assert_lint_passes(service)
 
 
 def preflight(service: Path) -> subprocess.CompletedProcess[str]:
@@ -789,10 +819,10 @@ def preflight(service: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_an_example_deleted_by_hand_is_named_then_reconciled(
-    updated: Updated, template_repository: Path, tmp_path: Path
+    edited_service: Path, template_repository: Path, tmp_path: Path
 ) -> None:
-    """preflight names the answers still holding it and the update to run; it then merges clean."""
-    service = committed_update(updated, tmp_path)
+    """preflight names the answers still holding it and the update to run; v0.2.0 merges clean."""
+    service = clone(edited_service, tmp_path / "service")
     shutil.rmtree(service / PACKAGE / "batch_processing")
     edit(
         service / PACKAGE / "examples.py",
@@ -816,6 +846,7 @@ def test_an_example_deleted_by_hand_is_named_then_reconciled(
     expected = expected_service(template_repository, tmp_path / "expected", before, examples=kept)
     diff = differences(files, expected)
     assert not diff, diff
+    assert_lint_passes(service)
 
 
 # --- Conflicts -------------------------------------------------------------------------
