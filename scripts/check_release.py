@@ -21,7 +21,12 @@ this script checks, in the repository it lives in (or ``--repository``), that:
 6. no path is lost silently: every file that the previous release tag renders for the
    answer sets of ``scripts/answer-sets.toml`` is rendered by this one too, or moved by
    a ``_migrations`` entry, or deleted as the changelog's ``### Updating`` says
-   (``release_paths.py`` has the rules). The first release has nothing to compare.
+   (``release_paths.py`` has the rules);
+7. recorded histories are append-only: every history (``tests/replay/histories/*.json``)
+   that the previous release tag renders for those answer sets is rendered by this one
+   too, byte for byte; a new recording goes beside it under a new name.
+
+The first release has nothing to compare for 6 and 7.
 
 Every check runs, and every problem is reported, before the script exits 1; it exits
 0 when there is none. Without an argument it checks the tag at HEAD.
@@ -48,7 +53,7 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import InvalidSdistFilename, canonicalize_name, parse_sdist_filename
-from release_paths import PathsError, check_paths
+from release_paths import Finding, PathsError, check_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANGELOG = "CHANGELOG.md"
@@ -159,23 +164,25 @@ def check(repository: Path, tag: str) -> list[Outcome]:
             Outcome("changelog", needs, skipped=True),
             Outcome("template", needs, skipped=True),
             Outcome("paths", needs, skipped=True),
+            Outcome("histories", needs, skipped=True),
         ]
     # The build and the renders take seconds each: run them side by side (the paths
-    # check renders in processes of its own).
+    # and histories checks render in processes of their own).
     tagged = _tag_commit(repository, tag) is not None
     with ThreadPoolExecutor(max_workers=2) as executor:
         build = executor.submit(_check_version, repository, release)
         if tagged:
             paths_check = executor.submit(_check_paths, repository, tag, release)
             template = _check_template(repository, tag, release)
-            paths = paths_check.result()
+            paths, histories = paths_check.result()
         else:
             needs = f"needs the tag {tag} to exist"
             template = Outcome("template", needs, skipped=True)
             paths = Outcome("paths", needs, skipped=True)
+            histories = Outcome("histories", needs, skipped=True)
         version = build.result()
     changelog = _check_changelog(repository, tag if tagged else None, release)
-    return [tag_outcome, tree, version, changelog, template, paths]
+    return [tag_outcome, tree, version, changelog, template, paths, histories]
 
 
 def _check_tag(repository: Path, tag: str, release: Release | None) -> Outcome:
@@ -388,27 +395,42 @@ def release_subsection(text: str, version: str, name: str) -> list[str]:
     return _subsections(_section_body(lines, starts[0])).get(name, [])
 
 
-def _check_paths(repository: Path, tag: str, release: Release) -> Outcome:
-    """Check that updating to ``tag`` deletes no path of a service without saying so."""
-    outcome = Outcome("paths")
+def _check_paths(repository: Path, tag: str, release: Release) -> tuple[Outcome, Outcome]:
+    """Check that updating to ``tag`` deletes no path and changes no history of a service.
+
+    Both checks compare the same renders of the previous release and this one.
+    """
     previous = _previous_release(repository, release)
     if previous is None:
         if _git(repository, "rev-parse", "--is-shallow-repository").strip() == "true":
-            outcome.problems.append(
+            problem = (
                 f"the repository is a shallow clone and has no release tag before {tag}: "
                 "the previous release may just be missing; fetch the whole history and its "
                 "tags (`git fetch --unshallow --tags`)"
             )
-            return outcome
-        return Outcome("paths", f"no release tag before {tag}: no service to update", skipped=True)
+            return (
+                Outcome("paths", problems=[problem]),
+                Outcome("histories", "needs the previous release", skipped=True),
+            )
+        return (
+            Outcome("paths", f"no release tag before {tag}: no service to update", skipped=True),
+            Outcome("histories", f"no release tag before {tag}: no history shipped", skipped=True),
+        )
     updating = release_subsection(_changelog(repository, tag) or "", str(release), "Updating")
     try:
-        outcome.summary, outcome.problems = check_paths(
+        findings = check_paths(
             repository, tag=tag, previous=previous.tag, updating=updating, version=str(release)
         )
     except PathsError as error:
-        outcome.problems.append(str(error))
-    return outcome
+        return (
+            Outcome("paths", problems=[str(error)]),
+            Outcome("histories", "needs the renders of the paths check", skipped=True),
+        )
+    return _outcome("paths", findings.paths), _outcome("histories", findings.histories)
+
+
+def _outcome(topic: str, finding: Finding) -> Outcome:
+    return Outcome(topic, finding.summary, list(finding.problems))
 
 
 def _previous_release(repository: Path, release: Release) -> Release | None:

@@ -27,10 +27,18 @@ and each path that the previous release renders and this one does not must be ei
 Every other vanished path is a problem, reported once with the answer sets in which it
 vanished and the fix: the ``_migrations`` entry (with the new path when git sees the
 file renamed between the two renders), or the changelog line.
+
+The same renders give the check ``histories``: recorded workflow histories
+(``tests/replay/histories/*.json`` in a service) are append-only across releases. A
+service replays every history it holds, for the runs that the code of its time started,
+so a history the previous release rendered must be rendered by this one too, byte for
+byte, for every answer set; a new recording goes beside it under a new name. Neither a
+migration nor the changelog excuses a changed or vanished history.
 """
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import re
@@ -54,6 +62,8 @@ ANSWER_SETS = "scripts/answer-sets.toml"
 MOVE_SCRIPT = PurePosixPath("migrations/move_file.py")
 PACKAGE = "{{ package_name }}"
 """How a migration's command names the package folder, rendered with each service's answers."""
+HISTORIES = PurePosixPath("tests/replay/histories")
+"""Where a service keeps the recorded histories its replay check replays, one JSON file each."""
 
 _DELETE = re.compile(r"\bdelet(e|es|ed|ing)\b", re.IGNORECASE)
 _CODE = re.compile(r"`([^`\s]+)`")
@@ -64,6 +74,22 @@ _FALSE = {"n", "no", "f", "false", "off", "~", "null", "none"}
 
 class PathsError(Exception):
     """The check cannot run: a file it reads is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What one check found: a summary of what passed, and the problems."""
+
+    summary: str
+    problems: list[str]
+
+
+@dataclass(frozen=True)
+class Findings:
+    """The checks ``paths`` and ``histories``, from the same renders of both releases."""
+
+    paths: Finding
+    histories: Finding
 
 
 def load_answer_sets(text: str) -> dict[str, dict[str, str]]:
@@ -158,8 +184,8 @@ def check_paths(
     previous: str,
     updating: Sequence[str],
     version: str,
-) -> tuple[str, list[str]]:
-    """Compare what ``previous`` and ``tag`` render; return a summary and the problems.
+) -> Findings:
+    """Compare what ``previous`` and ``tag`` render: the paths, and the histories.
 
     ``updating`` is the body of ``### Updating`` in the changelog section of ``version``.
     """
@@ -174,6 +200,7 @@ def check_paths(
     dropped: set[str] = set()
     lost: dict[str, list[Vanished]] = defaultdict(list)
     kept: dict[str, list[str]] = defaultdict(list)  # Answer sets rendering a path at tag.
+    histories = _Histories()
     with tempfile.TemporaryDirectory(prefix="release-paths-") as scratch:
         renders = _render_all(
             repository,
@@ -198,7 +225,9 @@ def check_paths(
             package = str(after.answers.get("package_name", ""))
             for path in after.files:
                 kept[_generic(path, package, "<package>")].append(name)
-            gone = before.files - after.files
+            histories.compare(name, before.files, after.files, Path(scratch) / name)
+            # The histories check reports a vanished history: no migration or line excuses it.
+            gone = {path for path in before.files - after.files if not _is_history(path)}
             if not gone:
                 continue
             renames = _renames(Path(scratch) / name)
@@ -241,7 +270,135 @@ def check_paths(
         )
     elif unrenderable:
         summary += f"; skipped: {'; '.join(unrenderable)}"
-    return summary, problems
+    return Findings(
+        paths=Finding(summary, problems),
+        histories=histories.finding(repository, previous=previous, tag=tag),
+    )
+
+
+def _is_history(path: str) -> bool:
+    """Whether ``path``, in a rendered service, is a recorded history its replay check replays."""
+    posix = PurePosixPath(path)
+    return posix.parent == HISTORIES and posix.suffix == ".json"
+
+
+class _Histories:
+    """The histories the previous release renders, and whether this release keeps them.
+
+    Histories are compared by the path a service holds them at (``tests/replay/...``),
+    over every answer set: the template's file names carry the conditions that choose them.
+    """
+
+    def __init__(self) -> None:
+        self.changed: dict[str, list[str]] = defaultdict(list)  # Path to answer sets.
+        self.gone: dict[str, list[str]] = defaultdict(list)
+        self.shipped: dict[str, bytes] = {}  # Path to its content at the previous release.
+        self.kept: set[str] = set()
+        self.new: set[str] = set()
+
+    def compare(
+        self, answer_set: str, before: frozenset[str], after: frozenset[str], renders: Path
+    ) -> None:
+        """Compare the histories of ``answer_set``, rendered under ``renders``."""
+        for path in sorted(filter(_is_history, before)):
+            content = (renders / "previous" / path).read_bytes()
+            self.shipped.setdefault(path, content)
+            if path not in after:
+                self.gone[path].append(answer_set)
+            elif (renders / "current" / path).read_bytes() != content:
+                self.changed[path].append(answer_set)
+            else:
+                self.kept.add(path)
+        self.new.update(path for path in after - before if _is_history(path))
+
+    def finding(self, repository: Path, *, previous: str, tag: str) -> Finding:
+        """The summary, and one problem per history changed or gone, with its fix."""
+        sources = _template_blobs(repository, previous) if self.changed or self.gone else {}
+        problems = [
+            _history_problem(
+                path,
+                answer_sets,
+                sources.get(_blob_id(self.shipped[path]), []),
+                previous=previous,
+                tag=tag,
+                gone=gone,
+            )
+            for gone, found in ((False, self.changed), (True, self.gone))
+            for path, answer_sets in sorted(found.items())
+        ]
+        kept = self.kept - self.changed.keys() - self.gone.keys()
+        new = self.new - self.shipped.keys()
+        summary = (
+            f"every history {previous} renders ({len(kept)}) is rendered by {tag} as it was; "
+            f"{len(new)} new beside them"
+        )
+        return Finding(summary, problems)
+
+
+def _history_problem(
+    path: str,
+    answer_sets: Sequence[str],
+    sources: Sequence[str],
+    *,
+    previous: str,
+    tag: str,
+    gone: bool,
+) -> str:
+    """The report of a shipped history that ``tag`` changed or dropped, and how to fix it.
+
+    ``sources`` are the template's files at ``previous`` that render the history.
+    """
+    plural = "s" if len(answer_sets) > 1 else ""
+    stem = PurePosixPath(path).stem
+    lines = [
+        f"{path} (answer set{plural} {', '.join(answer_sets)}), which {previous} ships, "
+        f"is {'missing from' if gone else 'changed in'} {tag}: histories are append-only, "
+        "since services replay each one for the runs that older code started."
+    ]
+    if sources:
+        # The file named after the history, should another hold the same bytes.
+        source = min(sources, key=lambda source: f"{stem}.json" not in source)
+        beside = f"as `{source.replace(f'{stem}.json', f'{stem}-v2.json')}`"
+        lines.append(
+            f"Restore it as {previous} has it: `git checkout {previous} -- {_quoted(source)}`."
+        )
+    else:
+        beside = f"as `{stem}-v2.json` beside the old one"
+        lines.append(f"Restore the template's file that renders it as {previous} has it.")
+    lines.append(
+        "Then record the new history beside it under a new name: "
+        f"`nox -s histories -- {stem} --as {stem}-v2` in a service rendered from this "
+        f"checkout, added to the template {beside}."
+    )
+    return "\n".join(lines)
+
+
+def _template_blobs(repository: Path, tag: str) -> dict[str, list[str]]:
+    """The template's files at ``tag`` by git blob id: which file renders a copied history."""
+    listed = subprocess.run(
+        ["git", "ls-tree", "-r", "-z", f"refs/tags/{tag}", "--", "template/"],
+        cwd=repository,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    blobs: dict[str, list[str]] = defaultdict(list)
+    for entry in filter(None, listed.split("\0")):
+        meta, _, path = entry.partition("\t")
+        blobs[meta.split()[-1]].append(path)
+    return blobs
+
+
+def _blob_id(content: bytes) -> str:
+    """The id git gives a file holding ``content``: its blob's SHA-1."""
+    return hashlib.sha1(b"blob %d\0" % len(content) + content, usedforsecurity=False).hexdigest()
+
+
+def _quoted(path: str) -> str:
+    """``path`` for a POSIX shell: in double quotes, which keep a condition's quotes readable."""
+    if any(character in path for character in '$`\\"!'):
+        return shlex.quote(path)
+    return f'"{path}"'
 
 
 def _config(repository: Path, tag: str) -> dict[str, Any]:

@@ -5,13 +5,17 @@ builds it with uv and renders its template with copier, as ``nox -s release`` do
 The paths check gets two releases: v0.1.0 adds two files to the template (one in the
 package, one for services without encryption), and v0.2.0 renames the first, or
 renders the second only with metrics too, with or without a migration or changelog line.
+The histories check gets a v0.2.0 that records a shipped history again in its place and
+drops another, or records it again beside the old one.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -68,6 +72,22 @@ MOVE_RUNBOOK = {
 }
 
 
+HISTORIES = "template/tests/replay/histories/"
+SCHEDULED = HISTORIES + "{% if 'scheduled' in examples %}scheduled.json{% endif %}"
+SCHEDULED_V2 = HISTORIES + "{% if 'scheduled' in examples %}scheduled-v2.json{% endif %}"
+TASK_PROCESSING = (
+    HISTORIES + "{% if 'task_processing' in examples %}task_processing.json{% endif %}"
+)
+
+
+def recorded_again(path: Path) -> str:
+    """The history at ``path`` as a new recording of the same run has it: at another time."""
+    history = json.loads(path.read_text())
+    assert history["events"][0]["eventTime"] != "2026-11-26T09:00:00Z"
+    history["events"][0]["eventTime"] = "2026-11-26T09:00:00Z"
+    return json.dumps(history, indent=2) + "\n"
+
+
 def release_changelog(repository: Path, section: str) -> None:
     """Put ``section`` below Unreleased in place of its entries, link it, and commit."""
     path = repository / "CHANGELOG.md"
@@ -122,12 +142,17 @@ def second_release(
     narrow: bool = False,
     migrations: tuple[dict[str, object], ...] = (),
     updating: str = "",
+    change: Callable[[Path], object] | None = None,
 ) -> Path:
     """``first`` released again as v0.2.0: the runbook renamed, or the note narrowed.
 
-    ``migrations`` go into copier.yml, ``updating`` into the changelog's ### Updating.
+    ``migrations`` go into copier.yml, ``updating`` into the changelog's ### Updating;
+    ``change`` changes the repository's files in any other way.
     """
     repository = clone(first, destination)
+    if change is not None:
+        change(repository)
+        git(repository, "add", "--all")
     if rename:
         git(repository, "mv", f"template/{RUNBOOK}", f"template/{OPERATIONS}")
     if narrow:
@@ -183,6 +208,7 @@ def test_a_first_release_skips_the_paths_check(
     assert "skip  paths      no release tag before v0.2.0: no service to update\n" in (
         checked.stdout
     )
+    assert "skip  histories  no release tag before v0.2.0: no history shipped\n" in (checked.stdout)
 
 
 def test_the_tag_at_head_is_checked_by_default(released: Path) -> None:
@@ -401,3 +427,71 @@ def test_a_changelog_line_deleting_the_file_keeps_the_release_passing(
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "or moved by _migrations (0), or deleted as ### Updating says (1)" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def rewriting(
+    first_release: Path, tmp_path_factory: pytest.TempPathFactory
+) -> subprocess.CompletedProcess[str]:
+    """The check's report of a v0.2.0 that changes one shipped history and drops another.
+
+    The scheduled history is recorded again in its place; the task_processing one goes,
+    and ### Updating says so: that excuses a deleted path, never a history.
+    """
+
+    def rewrite(repository: Path) -> None:
+        (repository / SCHEDULED).write_text(recorded_again(repository / SCHEDULED))
+        (repository / TASK_PROCESSING).unlink()
+
+    repository = second_release(
+        first_release,
+        tmp_path_factory.mktemp("rewriting"),
+        change=rewrite,
+        updating="- `copier update` deletes `tests/replay/histories/task_processing.json`.\n",
+    )
+    return check_release(repository, "v0.2.0")
+
+
+def test_a_shipped_history_changed_fails(rewriting: subprocess.CompletedProcess[str]) -> None:
+    """Services replay it for runs the older code started: the report names it and the fix."""
+    assert rewriting.returncode == 1, rewriting.stdout + rewriting.stderr
+    assert (
+        "FAIL  histories  tests/replay/histories/scheduled.json (answer sets defaults, "
+        "controls), which v0.1.0 ships, is changed in v0.2.0: histories are append-only, "
+        "since services replay each one for the runs that older code started.\n"
+        "                   Restore it as v0.1.0 has it: `git checkout v0.1.0 -- "
+        f'"{SCHEDULED}"`.\n'
+        "                   Then record the new history beside it under a new name: "
+        "`nox -s histories -- scheduled --as scheduled-v2` in a service rendered from this "
+        f"checkout, added to the template as `{SCHEDULED_V2}`.\n"
+    ) in rewriting.stdout
+    for passed in ("tag", "tree", "version", "changelog", "template", "paths"):
+        assert f"ok    {passed} " in rewriting.stdout
+    assert rewriting.stdout.endswith("v0.2.0 is not ready: 2 problems above.\n")
+
+
+def test_a_shipped_history_gone_fails(rewriting: subprocess.CompletedProcess[str]) -> None:
+    """A history the previous release shipped must be there still, whatever the changelog says."""
+    assert rewriting.returncode == 1, rewriting.stdout + rewriting.stderr
+    assert (
+        "FAIL  histories  tests/replay/histories/task_processing.json (answer sets defaults, "
+        "plain), which v0.1.0 ships, is missing from v0.2.0: histories are append-only"
+    ) in rewriting.stdout
+    assert f'`git checkout v0.1.0 -- "{TASK_PROCESSING}"`' in rewriting.stdout
+
+
+def test_a_new_history_beside_the_shipped_one_passes(first_release: Path, tmp_path: Path) -> None:
+    """A new recording under a new name leaves the shipped history as it was: the fix."""
+
+    def record_beside(repository: Path) -> None:
+        (repository / SCHEDULED_V2).write_text(recorded_again(repository / SCHEDULED))
+
+    repository = second_release(first_release, tmp_path, change=record_beside)
+
+    result = check_release(repository, "v0.2.0")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        "ok    histories  every history v0.1.0 renders (6) is rendered by v0.2.0 as it was; "
+        "1 new beside them\n"
+    ) in result.stdout

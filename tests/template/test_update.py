@@ -1,11 +1,13 @@
 """Updating a generated service with `copier update`: merges, conflicts, a move, answers.
 
 A throwaway git repository of this checkout's template is tagged v0.1.0, then v0.2.0 after
-a change typical of a fix release: a hardened Dockerfile line, a README section, a new
-question and the file it renders, a new nox session, and a file moved to a new folder
-with the migration that carries the service's edits along. A service rendered at v0.1.0,
-with the edits its owners typically make committed on top, is updated to v0.2.0 as
-`copier update --defaults --trust --vcs-ref=v0.2.0` would, through copier's API.
+a change typical of a fix release: a hardened Dockerfile line, a section of the service
+guide, a new question and the file it renders, a new nox session, a file moved to a new
+folder with the migration that carries the service's edits along, and new lines in the
+two files a service owns (README.md and registry.py), which the update must leave alone.
+A service rendered at v0.1.0, with the edits its owners typically make committed on top,
+is updated to v0.2.0 as `copier update --defaults --trust --vcs-ref=v0.2.0` would,
+through copier's API; so are services whose examples change by answer on the way.
 
 The updated service's own `nox -s lint typecheck` runs here; its full `nox` (tests and
 replay too, about two minutes) runs only with SHADOW_UPDATE_FULL_NOX=1, which
@@ -30,8 +32,8 @@ from typing import Any
 import copier
 import pytest
 import yaml
-from rendering import ROOT, SDK_FROM_CHECKOUT
 from helpers.repositories import git
+from rendering import ROOT, SDK_FROM_CHECKOUT
 from services import run, tool
 
 pytestmark = pytest.mark.slow  # Renders the template and runs its services' checks.
@@ -40,6 +42,8 @@ FULL_NOX = os.environ.get("SHADOW_UPDATE_FULL_NOX") == "1"
 PACKAGE = "src/example_worker"
 OLD_ALERTS = "deploy/observability/alerts.yml"
 NEW_ALERTS = "deploy/observability/rules/alerts.yml"
+OWNED = ("README.md", f"{PACKAGE}/registry.py")
+"""The service's own files: written once (`_skip_if_exists`), never touched by an update."""
 MARKERS = ("<" * 7, "=" * 7, ">" * 7)
 """The lines of an inline conflict: the service's version, then the template's."""
 
@@ -70,6 +74,13 @@ PROBES = (
 RULES_NOTE = (
     "# thresholds are starting points to tune per service. Prometheus loads every file of\n"
     "# rules/: put rules of your own in a file of their own beside this one.\n"
+)
+ON_CALL = (
+    "\n## On call\n\nName the team that answers this service's alerts, and where to reach it.\n"
+)
+REGISTRY_BEFORE = "through ``examples.py``.\n"
+REGISTRY_AFTER = (
+    "through ``examples.py``.\nList one part per line, each imported above ``PARTS``.\n"
 )
 FMT_SESSION = '''
 
@@ -127,6 +138,12 @@ def release_a_fix(repository: Path, *, migration: bool = True) -> None:
     edit(template / "Dockerfile.jinja", HARDENED_BEFORE, HARDENED_AFTER)
     guide = template / "docs" / "guide.md.jinja"
     guide.write_text(guide.read_text() + PROBES)
+    # The service's own files change too: services generated from now on get the change,
+    # services being updated keep theirs.
+    service_readme = template / "README.md.jinja"
+    service_readme.write_text(service_readme.read_text() + ON_CALL)
+    registry = template / "src" / "{{ package_name }}" / "registry.py.jinja"
+    edit(registry, REGISTRY_BEFORE, REGISTRY_AFTER)
     (template / "noxfile.py").write_text((template / "noxfile.py").read_text() + FMT_SESSION)
     (template / "CODEOWNERS.jinja").write_text(
         "# Who reviews changes to {{ project_name }}: GitHub asks them on every pull request.\n"
@@ -422,7 +439,6 @@ OWN_RULE = """
 """
 
 
-
 def test_the_adding_a_workflow_page_shows_this_part() -> None:
     """docs/adding-a-workflow.md shows the files this test adds, as they are."""
     page = (ROOT / "docs" / "adding-a-workflow.md").read_text()
@@ -436,6 +452,7 @@ def test_the_adding_a_workflow_page_shows_this_part() -> None:
     assert {path: blocks.get(path) for path in OWN_PART} == OWN_PART
     assert blocks[f"{PACKAGE}/registry.py"] == f"{imports}\nPARTS: list[Part] = [\n{parts}]\n"
     assert blocks[f"{PACKAGE}/settings.py, in class Settings"] == OWN_SETTINGS
+
 
 def register_own_part(path: Path) -> None:
     """Add the reminders' part to registry.py, the file the template wrote once."""
@@ -555,18 +572,42 @@ def run_nox(service: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return run(service, tool("nox"), *args, timeout=900)
 
 
+def assert_lint_passes(service: Path) -> None:
+    """The service's `nox -s lint`: its preflight (conflicts, examples, answers), then ruff."""
+    result = run_nox(service, "--sessions", "lint")
+    assert result.returncode == 0, result.stdout + result.stderr[-6000:]
+
+
 # --- The update of an edited service ---------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def edited_service(template_repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def edited_at_v1(template: Path, destination: Path, **answers: Any) -> Path:
     """A service rendered at v0.1.0 and committed, then its owners' edits committed."""
-    service = render(template_repository, tmp_path_factory.mktemp("v1") / "service", "v0.1.0")
+    service = render(template, destination, "v0.1.0", **answers)
     git(service, "init", "--quiet")
     commit(service, "Render the template at v0.1.0")
     make_user_edits(service, alerts=OLD_ALERTS)
     commit(service, "Our own workflow, settings, dependency, alert rule and README")
     return service
+
+
+def expected_service(
+    template: Path, root: Path, before: dict[str, bytes], **answers: Any
+) -> dict[str, bytes]:
+    """v0.2.0 rendered afresh with ``answers`` and the owners' edits made on it.
+
+    The files the service owns are as they were ``before`` the update: the update never
+    writes them, whatever v0.2.0 renders there.
+    """
+    expected = render(template, root, "v0.2.0", **answers)
+    make_user_edits(expected, alerts=NEW_ALERTS)
+    return {**snapshot(expected), **{name: before[name] for name in OWNED}}
+
+
+@pytest.fixture(scope="module")
+def edited_service(template_repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A service rendered at v0.1.0 and committed, then its owners' edits committed."""
+    return edited_at_v1(template_repository, tmp_path_factory.mktemp("v1") / "service")
 
 
 @dataclass(frozen=True)
@@ -587,13 +628,14 @@ def updated(edited_service: Path, tmp_path_factory: pytest.TempPathFactory) -> U
 
 
 def test_the_update_is_a_fresh_render_plus_the_owners_edits(
-    updated: Updated, template_repository: Path, tmp_path: Path
+    updated: Updated, edited_service: Path, template_repository: Path, tmp_path: Path
 ) -> None:
-    """Every file equals v0.2.0 rendered afresh with the owners' edits made on it."""
-    expected = render(template_repository, tmp_path / "fresh", "v0.2.0")
-    make_user_edits(expected, alerts=NEW_ALERTS)
+    """Every file equals v0.2.0 rendered afresh with the owners' edits made on it.
 
-    wanted = snapshot(expected)
+    The service's own README.md and registry.py excepted: they stay as the team had them.
+    """
+    wanted = expected_service(template_repository, tmp_path / "fresh", snapshot(edited_service))
+
     assert sorted(updated.files) == sorted(wanted)
     diff = differences(updated.files, wanted)
     assert not diff, diff
@@ -613,8 +655,24 @@ def test_the_owners_edits_survive_the_update(updated: Updated) -> None:
     assert 'up{job="example-worker"} == 0\n        for: 5m\n' in files[NEW_ALERTS]
 
 
+def test_the_files_the_service_owns_stay_as_the_team_had_them(
+    updated: Updated, edited_service: Path, template_repository: Path, tmp_path: Path
+) -> None:
+    """v0.2.0 changes README.md and registry.py: the update keeps the team's, byte for byte."""
+    fresh = render(template_repository, tmp_path / "fresh", "v0.2.0")
+    # The change is real: a service generated from v0.2.0 gets it...
+    assert (fresh / "README.md").read_text().endswith(ON_CALL)
+    assert REGISTRY_AFTER in (fresh / PACKAGE / "registry.py").read_text()
+
+    # ...and an updated one does not: its files are the very ones it committed.
+    touched = {line[3:] for line in updated.status.splitlines()}
+    for name in OWNED:
+        assert updated.files[name] == (edited_service / name).read_bytes(), name
+        assert name not in touched, updated.status
+
+
 def test_the_templates_changes_arrive(updated: Updated) -> None:
-    """The hardened line, the README section, the new file and question, the new session."""
+    """The hardened line, the guide's new section, the new file and question, the new session."""
     files = {name: content.decode() for name, content in updated.files.items()}
     answers = yaml.safe_load(files[".copier-answers.yml"])
 
@@ -694,7 +752,7 @@ def test_without_the_migration_an_update_drops_edits_of_a_moved_file(
     assert OWN_RULE in git(service, "show", f"HEAD:{OLD_ALERTS}")  # Only history keeps it.
 
 
-# --- Examples come and go by answer ----------------------------------------------------
+# --- Examples come and go by answer, across releases ----------------------------------
 
 ALL_EXAMPLES = [
     "task_processing",
@@ -706,36 +764,54 @@ ALL_EXAMPLES = [
 ]
 
 
-def committed_update(updated: Updated, root: Path) -> Path:
-    """The updated service, committed, as its owners leave it before their next update."""
-    service = clone(updated.root, root / "service")
-    commit(service, "Update to v0.2.0")
-    return service
+def test_an_example_added_by_answer_arrives_without_a_conflict(
+    template_repository: Path, tmp_path: Path
+) -> None:
+    """v0.1.0 without `scheduled`, to v0.2.0 with it: its files as a fresh render has them."""
+    without = [name for name in ALL_EXAMPLES if name != "scheduled"]
+    service = edited_at_v1(template_repository, tmp_path / "service", examples=without)
+    before = snapshot(service)
+    assert not any("scheduled" in name for name in before)
+    examples = [*without, "scheduled"]
 
+    update(service, examples=examples)
 
-def expected_service(template: Path, root: Path, **answers: Any) -> dict[str, bytes]:
-    """v0.2.0 rendered afresh with ``answers``, and the owners' edits made on it."""
-    expected = render(template, root, "v0.2.0", **answers)
-    make_user_edits(expected, alerts=NEW_ALERTS)
-    return snapshot(expected)
+    files = snapshot(service)
+    assert conflicts(files) == []
+    assert not any(name.endswith(".rej") for name in files)
+    expected = expected_service(
+        template_repository, tmp_path / "expected", before, examples=examples
+    )
+    added = sorted(name for name in expected if "scheduled" in name)
+    assert {f"{PACKAGE}/scheduled/part.py", "tests/replay/histories/scheduled.json"} <= set(added)
+    assert {name: files.get(name) for name in added} == {name: expected[name] for name in added}
+    diff = differences(files, expected)
+    assert not diff, diff
+    for name in [*OWNED, *OWN_PART]:
+        assert files[name] == before[name], name
+    assert "scheduled" in files[f"{PACKAGE}/examples.py"].decode()
+    assert_lint_passes(service)
 
 
 def test_an_example_removed_by_answer_goes_without_a_conflict(
-    updated: Updated, template_repository: Path, tmp_path: Path
+    edited_service: Path, template_repository: Path, tmp_path: Path
 ) -> None:
-    """`--data examples=[...]` takes exactly the example's files; the owners' part stays."""
-    service = committed_update(updated, tmp_path)
+    """v0.1.0 to v0.2.0 with `--data examples=[...]`: exactly the example's files go."""
+    service = clone(edited_service, tmp_path / "service")
+    before = snapshot(service)
     kept = [name for name in ALL_EXAMPLES if name != "dynamic_control"]
 
     update(service, examples=kept)
 
     files = snapshot(service)
     assert conflicts(files) == []
-    expected = expected_service(template_repository, tmp_path / "expected", examples=kept)
+    expected = expected_service(template_repository, tmp_path / "expected", before, examples=kept)
     diff = differences(files, expected)
     assert not diff, diff
     assert not any("dynamic_control" in name for name in files)
-    assert "REMINDERS,\n" in files[f"{PACKAGE}/registry.py"].decode()
+    for name in [*OWNED, *OWN_PART]:
+        assert files[name] == before[name], name
+    assert_lint_passes(service)
 
 
 def preflight(service: Path) -> subprocess.CompletedProcess[str]:
@@ -743,10 +819,10 @@ def preflight(service: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_an_example_deleted_by_hand_is_named_then_reconciled(
-    updated: Updated, template_repository: Path, tmp_path: Path
+    edited_service: Path, template_repository: Path, tmp_path: Path
 ) -> None:
-    """preflight names the answers still holding it and the update to run; it then merges clean."""
-    service = committed_update(updated, tmp_path)
+    """preflight names the answers still holding it and the update to run; v0.2.0 merges clean."""
+    service = clone(edited_service, tmp_path / "service")
     shutil.rmtree(service / PACKAGE / "batch_processing")
     edit(
         service / PACKAGE / "examples.py",
@@ -755,6 +831,7 @@ def test_an_example_deleted_by_hand_is_named_then_reconciled(
     )
     edit(service / PACKAGE / "examples.py", "    BATCH_PROCESSING,\n", "")
     commit(service, "We have no batches")
+    before = snapshot(service)
 
     named = preflight(service)
 
@@ -766,9 +843,10 @@ def test_an_example_deleted_by_hand_is_named_then_reconciled(
     files = snapshot(service)
     assert conflicts(files) == []
     assert preflight(service).returncode == 0
-    expected = expected_service(template_repository, tmp_path / "expected", examples=kept)
+    expected = expected_service(template_repository, tmp_path / "expected", before, examples=kept)
     diff = differences(files, expected)
     assert not diff, diff
+    assert_lint_passes(service)
 
 
 # --- Conflicts -------------------------------------------------------------------------
@@ -866,9 +944,10 @@ def test_an_answer_changed_by_update_removes_and_restores_only_what_it_governs(
     without_tracing = snapshot(service)
     assert changed(with_tracing, without_tracing) == governed
     assert "tracing]" not in without_tracing["pyproject.toml"].decode()
-    expected = render(template_repository, tmp_path / "expected", "v0.2.0", tracing=False)
-    make_user_edits(expected, alerts=NEW_ALERTS)
-    assert without_tracing == snapshot(expected)
+    expected = expected_service(
+        template_repository, tmp_path / "expected", with_tracing, tracing=False
+    )
+    assert without_tracing == expected
     assert conflicts(without_tracing) == []
 
     commit(service, "Turn tracing off")
