@@ -141,11 +141,8 @@ PYTHON_TYPES: dict[str, type | tuple[type, ...]] = {
 }
 
 
-def schema_problems(value: Any, schema: dict[str, Any], path: str) -> list[str]:
-    """Where ``value`` breaks ``schema``: the OpenAPI keywords CRD_SPECS uses, no more."""
-    expected = PYTHON_TYPES[schema["type"]]
-    if not isinstance(value, expected) or isinstance(value, bool):
-        return [f"{path}: {value!r} is not of type {schema['type']}"]
+def scalar_problems(value: Any, schema: dict[str, Any], path: str) -> list[str]:
+    """Where a value of the right type breaks its schema's enum, pattern or bounds."""
     problems = []
     if "enum" in schema and value not in schema["enum"]:
         problems.append(f"{path}: {value!r} is not one of {schema['enum']}")
@@ -158,6 +155,15 @@ def schema_problems(value: Any, schema: dict[str, Any], path: str) -> list[str]:
         problems.append(f"{path}: {value} is below {schema['minimum']}")
     if isinstance(value, int) and not value <= schema.get("maximum", value):
         problems.append(f"{path}: {value} is above {schema['maximum']}")
+    return problems
+
+
+def schema_problems(value: Any, schema: dict[str, Any], path: str) -> list[str]:
+    """Where ``value`` breaks ``schema``: the OpenAPI keywords CRD_SPECS uses, no more."""
+    expected = PYTHON_TYPES[schema["type"]]
+    if not isinstance(value, expected) or isinstance(value, bool):
+        return [f"{path}: {value!r} is not of type {schema['type']}"]
+    problems = scalar_problems(value, schema, path)
     if isinstance(value, dict) and "properties" in schema:
         problems += [f"{path}.{name}: required" for name in schema["required"] if name not in value]
         for name, item in value.items():
@@ -636,7 +642,6 @@ def test_overlays_size_dev_small_and_prod_safe(builds: dict[str, list[dict[str, 
     for build in BUILDS:
         budget = one(builds[build], "PodDisruptionBudget")["spec"]
         assert len({"minAvailable", "maxUnavailable"} & set(budget)) == 1, build
-
 
 
 def test_the_crd_check_finds_unknown_wrong_and_missing_fields() -> None:

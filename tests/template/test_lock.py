@@ -44,7 +44,6 @@ def test_a_stale_lock_fails_lint_saying_to_lock(service: Path) -> None:
     assert "To update the lockfile, run `uv lock`" in output
 
 
-
 def test_the_documented_command_refuses_a_stale_lock_without_rewriting_it(service: Path) -> None:
     """`uv run --locked nox`, as the guide says: a plain `uv run` would relock first."""
     pyproject = service / "pyproject.toml"
@@ -57,6 +56,7 @@ def test_the_documented_command_refuses_a_stale_lock_without_rewriting_it(servic
     assert result.returncode != 0, output
     assert "To update the lockfile, run `uv lock`" in output
     assert (service / "uv.lock").read_text() == lock
+
 
 def test_ci_refuses_a_missing_lock(service: Path) -> None:
     """In CI only a committed lock counts: without one, lint fails and says how to make it."""

@@ -15,11 +15,11 @@ from typing import Any
 import promql_parser
 import pytest
 import yaml
-from rendering import render
 from helpers.scrape import Scrape, scrape
+from helpers.workflows import OutcomeWorkflow, flaky_step
+from rendering import render
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import MetricMeter
-from helpers.workflows import OutcomeWorkflow, flaky_step
 
 from shadow_sdk import ShadowPlugin, ShadowSettings, ShadowWorker
 from shadow_sdk.auth import (
