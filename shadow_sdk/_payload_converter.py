@@ -13,6 +13,7 @@ import functools
 from typing import Any
 
 import pydantic
+import temporalio.api.common.v1
 import temporalio.contrib.pydantic
 import temporalio.converter
 
@@ -28,9 +29,21 @@ returns belong in a module imported through ``imports_passed_through()``.
 class _SharedAdapterJSONConverter(temporalio.contrib.pydantic.PydanticJSONPlainPayloadConverter):
     """Pydantic's JSON converter, with the process's type adapters."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._type_adapter: Any = _TYPE_ADAPTERS
+    def from_payload(
+        self, payload: temporalio.api.common.v1.Payload, type_hint: type | None = None
+    ) -> Any:
+        """See base class."""
+        hint = Any if type_hint is None else type_hint
+        try:
+            adapter = _TYPE_ADAPTERS(hint)
+        except TypeError:
+            try:
+                hash(hint)
+            except TypeError:  # An unhashable hint (Annotated metadata, say): not cached.
+                adapter = pydantic.TypeAdapter(hint)
+            else:
+                raise
+        return adapter.validate_json(payload.data)
 
 
 class PydanticPayloadConverter(temporalio.contrib.pydantic.PydanticPayloadConverter):
