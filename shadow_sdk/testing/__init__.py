@@ -23,6 +23,7 @@ from shadow_sdk.testing._processes import (
     DevServer,
     ProcessExited,
     WorkerProcess,
+    accepts_connections,
     free_port,
     run_command,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "Scrape",
     "StartWorker",
     "WorkerProcess",
+    "accepts_connections",
     "find_binary",
     "find_redis_server",
     "free_port",

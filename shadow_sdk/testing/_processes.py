@@ -41,6 +41,12 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def accepts_connections(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts TCP connections on ``host``:``port`` right now."""
+    with socket.socket() as sock:
+        return sock.connect_ex((host, port)) == 0
+
+
 class ProcessExited(AssertionError):
     """A process a test started exited before it was ready; the message holds its output."""
 
@@ -226,7 +232,32 @@ class BackgroundProcess:
             text, alive=process, timeout=_seconds(timeout, "timeout")
         ):
             return
-        raise ProcessExited(f"{self.name} exited with {self.wait()}:\n{self.output}")
+        raise self._exited()
+
+    def wait_until_listening(
+        self, port: int, timeout: Duration = 30, *, host: str = "127.0.0.1"
+    ) -> None:
+        """Wait until the process accepts connections on ``host``:``port``; fail if it exits first.
+
+        For a server that says nothing when it is ready (nginx, a codec server).
+
+        Raises:
+            ProcessExited: It exited first.
+            TimeoutError: Nothing listened on the port within ``timeout``.
+        """
+        process, seconds = self._started(), _seconds(timeout, "timeout")
+        deadline = time.monotonic() + seconds
+        while not accepts_connections(port, host):
+            if process.poll() is not None:
+                raise self._exited()
+            if time.monotonic() > deadline:
+                msg = f"{self.name} did not listen on {host}:{port} within {seconds:g} s"
+                raise TimeoutError(f"{msg}:\n{self.output}")
+            time.sleep(0.05)
+
+    def _exited(self) -> ProcessExited:
+        """The error of a process that exited before it was ready, with what it printed."""
+        return ProcessExited(f"{self.name} exited with {self.wait()}:\n{self.output}")
 
     def send_signal(self, signum: signal.Signals) -> None:
         """Send ``signum`` to the process."""
@@ -414,7 +445,7 @@ class DevServer(BackgroundProcess):
                     time.sleep(0.5)
                     process = self._spawn()
                     continue
-                raise ProcessExited(f"{self.name} exited with {self.wait()}:\n{self.output}")
+                raise self._exited()
             if time.monotonic() > deadline:
                 msg = f"the dev server did not answer within {seconds:g} s:\n{self.output}"
                 raise TimeoutError(msg)

@@ -22,7 +22,10 @@ from shadow_sdk.testing import (
     DevServer,
     FakeClock,
     ProcessExited,
+    RedisServer,
     WorkerProcess,
+    accepts_connections,
+    free_port,
     run_command,
 )
 
@@ -245,3 +248,47 @@ def test_a_process_that_ignores_sigterm_is_killed_after_the_timeout(tmp_path: Pa
 
     assert process.stop(timeout=0.5) == -signal.SIGKILL
     assert log.read_text() == "up\n"
+
+
+LISTENS_LATE = textwrap.dedent(
+    """
+    import socket, sys, time
+    print("starting", flush=True)
+    time.sleep(float(sys.argv[2]))
+    server = socket.create_server(("127.0.0.1", int(sys.argv[1])))
+    time.sleep(60)
+    """
+)
+
+
+def test_a_server_that_says_nothing_is_waited_for_until_it_listens() -> None:
+    """wait_until_listening returns once the port accepts connections, not before."""
+    port = free_port()
+    with BackgroundProcess([sys.executable, "-c", LISTENS_LATE, str(port), "0.5"]) as server:
+        server.start(until="starting")
+        assert not accepts_connections(port)
+
+        server.wait_until_listening(port, timeout=30)
+
+        assert accepts_connections(port)
+    assert not accepts_connections(port)
+
+
+def test_a_server_that_exits_before_it_listens_fails_with_its_output() -> None:
+    """No waiting out the timeout: the process is gone, and what it printed says why."""
+    port = free_port()
+    script = "import sys; print('no such port', flush=True); sys.exit(4)"
+    server = BackgroundProcess([sys.executable, "-c", script], name="server").start()
+
+    with pytest.raises(ProcessExited, match="server exited with 4:\nno such port"):
+        server.wait_until_listening(port, timeout=60)
+
+
+def test_a_redis_server_that_exits_at_start_says_so_and_is_not_running() -> None:
+    """start() fails at once, naming the executable and its status."""
+    server = RedisServer(executable=Path(sys.executable))  # Python refuses redis' arguments.
+
+    with pytest.raises(RuntimeError, match=r"python\S* exited with 2"):
+        server.start()
+
+    assert not server.running
