@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from helpers.network import accepts_connections, free_port
+
+from shadow_sdk.testing import accepts_connections, free_port
 
 pytestmark = pytest.mark.slow
 

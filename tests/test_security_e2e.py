@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from helpers.network import free_port, wait_until_listening
 from helpers.workflows import Greeting, GreetingWorkflow, compose_reply
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
@@ -24,7 +23,7 @@ from temporalio.worker import Worker
 from shadow_sdk import ShadowPlugin, ShadowSettings
 from shadow_sdk.auth import TokenIssuer
 from shadow_sdk.codec import EncryptionCodec, KeyRing
-from shadow_sdk.testing import TEMPORAL_CLI, find_binary
+from shadow_sdk.testing import TEMPORAL_CLI, BackgroundProcess, find_binary, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -63,17 +62,12 @@ async def connect(env: WorkflowEnvironment, token: str | None) -> Client:
 def codec_server(dev_server_env: WorkflowEnvironment) -> Iterator[str]:
     """`shadow codec-server`, run as operators run it, with the same keys and secret."""
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-c", "from shadow_sdk._cli import main; main()", "codec-server",
-         "--port", str(port)],
-        env={**os.environ, **SETTINGS_ENV},
-    )  # fmt: skip
-    try:
-        wait_until_listening(port, server, "the codec server")
+    command = [sys.executable, "-c", "from shadow_sdk._cli import main; main()", "codec-server",
+               "--port", str(port)]  # fmt: skip
+    env = {**os.environ, **SETTINGS_ENV}
+    with BackgroundProcess(command, env, name="the codec server").start() as server:
+        server.wait_until_listening(port)
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def temporal_show(

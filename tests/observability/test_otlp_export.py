@@ -26,6 +26,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from shadow_sdk.observability._tracing import SPAN_FLUSH_TIMEOUT
+from shadow_sdk.testing import CommandResult, run_command
 
 pytestmark = pytest.mark.slow
 
@@ -36,20 +37,12 @@ EXIT_SLACK = SPAN_FLUSH_TIMEOUT + 4
 INSTANCE_ID = "service.instance.id"
 
 
-async def run_traced_client(workflow_id: str, **env: str) -> tuple[int, str]:
+async def run_traced_client(workflow_id: str, **env: str) -> CommandResult:
     """Run tests/helpers/traced_client.py, which starts the workflow and waits for its result."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, str(TRACED_CLIENT), workflow_id,
-        env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        async with asyncio.timeout(60):
-            output, _ = await process.communicate()
-    finally:
-        if process.returncode is None:
-            process.kill()
-    return await process.wait(), output.decode()
+    async with asyncio.timeout(60):
+        return await run_command(
+            [sys.executable, str(TRACED_CLIENT), workflow_id], env={**os.environ, **env}
+        )
 
 
 def without_instance_id(span: ReceivedSpan) -> dict[str, object]:
@@ -78,7 +71,7 @@ async def test_one_trace_crosses_client_and_worker_processes_to_the_collector(
             OTEL_RESOURCE_ATTRIBUTES="service.name=orders-worker,deployment.environment=proof",
         ) as worker:
             await worker.wait_until_ready()
-            client_code, client_output = await run_traced_client(
+            traced_client = await run_traced_client(
                 workflow_id,
                 TEMPORAL_ADDRESS=address,
                 TEMPORAL_TASK_QUEUE=task_queue,
@@ -89,7 +82,7 @@ async def test_one_trace_crosses_client_and_worker_processes_to_the_collector(
             worker_code = await worker.exit_code()
         spans = receiver.spans()
 
-    assert (client_code, client_output) == (0, "finished\n")
+    assert traced_client == (0, "finished\n", "")
     assert worker_code == 0, worker.output
     start = only(spans, "StartWorkflow:SlowStepWorkflow")
     run = only(spans, "RunWorkflow:SlowStepWorkflow")
