@@ -17,6 +17,7 @@ from shadow_sdk.testing._environments import (
     start_time_skipping,
 )
 from shadow_sdk.testing._fixture_types import Cli, ConnectAs, EnvAs, StartWorker
+from shadow_sdk.testing._ops import OpsClient
 from shadow_sdk.testing._processes import (
     BackgroundProcess,
     CommandResult,
@@ -42,6 +43,7 @@ __all__ = [
     "DevServer",
     "EnvAs",
     "FakeClock",
+    "OpsClient",
     "ProcessExited",
     "RedisServer",
     "Scrape",

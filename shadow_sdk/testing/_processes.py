@@ -15,15 +15,16 @@ import socket
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple, Self
 
+import aiohttp
+
 from shadow_sdk._duration import Duration, to_timedelta
 from shadow_sdk.testing._environments import TEMPORAL_CLI, find_binary
+from shadow_sdk.testing._ops import OpsClient, read
 from shadow_sdk.testing._scrape import Scrape
 
 POLLING = "worker polling"
@@ -347,25 +348,47 @@ class WorkerProcess(BackgroundProcess):
         """
         return super().start(timeout, until=until)
 
+    @property
+    def ops(self) -> OpsClient:
+        """Its ops server, read from an event loop: ``await worker.ops.get("/ready")``."""
+        return OpsClient(self.ops_url)
+
     def get(self, path: str, timeout: Duration = 10) -> tuple[int, str]:
-        """GET ``path`` of its ops server: the status and the body."""
-        url, seconds = self.ops_url + path, _seconds(timeout, "timeout")
-        try:
-            with urllib.request.urlopen(url, timeout=seconds) as response:  # noqa: S310
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
+        """GET ``path`` of its ops server: the status and the body.
+
+        It blocks: from an event loop, ``await`` :attr:`ops` instead.
+        """
+        status, _, body = read(self.ops_url + path, timeout)
+        return status, body
 
     def scrape(self) -> Scrape:
         """``/metrics`` read the way Prometheus reads it.
 
+        It blocks: from an event loop, ``await`` :attr:`ops` instead.
+
         Raises:
-            ValueError: ``/metrics`` did not answer 200.
+            ValueError: ``/metrics`` did not answer 200 in Prometheus' text format.
         """
-        status, text = self.get("/metrics")
-        if status != 200:
-            raise ValueError(f"/metrics answered {status}: {text}")
-        return Scrape.parse(text)
+        return read(self.ops_url + "/metrics").metrics()
+
+    async def wait_for_ready(self, status: int = 200) -> str:
+        """Wait until ``/ready`` answers ``status`` (200: ready, 503: not); its body.
+
+        From an event loop, which it does not block; bound it with
+        :func:`asyncio.timeout`. Until its ops server listens there is no answer,
+        which is neither.
+
+        Raises:
+            ProcessExited: It exited first.
+        """
+        ops = self.ops
+        while self.returncode is None:
+            with contextlib.suppress(aiohttp.ClientError):
+                answer, body = await ops.get("/ready")
+                if answer == status:
+                    return body
+            await asyncio.sleep(0.05)
+        raise self._exited()
 
     def __enter__(self) -> Self:
         if self._process is None:
