@@ -23,7 +23,13 @@ from temporalio.worker import Worker
 from shadow_sdk import ShadowPlugin, ShadowSettings
 from shadow_sdk.auth import TokenIssuer
 from shadow_sdk.codec import EncryptionCodec, KeyRing
-from shadow_sdk.testing import TEMPORAL_CLI, BackgroundProcess, find_binary, free_port
+from shadow_sdk.testing import (
+    TEMPORAL_CLI,
+    BackgroundProcess,
+    connect_caller,
+    find_binary,
+    free_port,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -52,10 +58,7 @@ def shadow_plugin() -> ShadowPlugin:
 
 
 async def connect(env: WorkflowEnvironment, token: str | None) -> Client:
-    return await Client.connect(
-        env.client.service_client.config.target_host,
-        plugins=[ShadowPlugin.from_settings(settings(token))],
-    )
+    return await connect_caller(env.client, ShadowPlugin.from_settings(settings(token)))
 
 
 @pytest.fixture
@@ -127,7 +130,7 @@ async def test_authorized_runs_unauthorized_is_denied_history_holds_no_plaintext
     assert excinfo.value.cause.type == "PermissionDenied"
 
     # The server holds ciphertext only: no payload, no token, in any event.
-    plain_client = await Client.connect(dev_server_env.client.service_client.config.target_host)
+    plain_client = await connect_caller(dev_server_env.client)
     raw = b"".join(
         e.SerializeToString()
         for e in (await plain_client.get_workflow_handle(workflow_id).fetch_history()).events
@@ -179,17 +182,16 @@ async def test_a_worker_without_the_key_fails_the_task_and_recovers_once_it_has_
     keys_dir = tmp_path / "keys"
     keys_dir.mkdir()
     (keys_dir / "old").write_text(base64.b64encode(bytes(32)).decode())
-    address = dev_server_env.client.service_client.config.target_host
-    worker_client = await Client.connect(
-        address,
-        plugins=[
-            ShadowPlugin(codec=EncryptionCodec(KeyRing.from_directory(keys_dir, reload_interval=0)))
-        ],
+    worker_client = await connect_caller(
+        dev_server_env.client,
+        ShadowPlugin(codec=EncryptionCodec(KeyRing.from_directory(keys_dir, reload_interval=0))),
     )
     new_key = bytes(range(1, 33))
     # The starter already rotated: it encrypts with "new" and still reads "old".
     rotated = KeyRing({"old": bytes(32), "new": new_key}, active="new")
-    starter = await Client.connect(address, plugins=[ShadowPlugin(codec=EncryptionCodec(rotated))])
+    starter = await connect_caller(
+        dev_server_env.client, ShadowPlugin(codec=EncryptionCodec(rotated))
+    )
     async with Worker(
         worker_client,
         task_queue=task_queue,

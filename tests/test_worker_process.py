@@ -24,7 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from shadow_sdk import ShadowPlugin, ShadowSettings, ShadowWorker
 from shadow_sdk.auth import AuthInterceptor, TokenIssuer
 from shadow_sdk.codec import EncryptionCodec, KeyRing
-from shadow_sdk.testing import BackgroundProcess, free_port, start_dev_server
+from shadow_sdk.testing import BackgroundProcess, connect_caller, free_port, start_dev_server
 
 pytestmark = pytest.mark.slow
 
@@ -325,14 +325,12 @@ async def test_json_logs_carry_the_temporal_context_and_no_secret(
     worker_token = TokenIssuer(hs256_secret=HS256_SECRET).issue("worker", ["admin"])
     secrets = [encoded_key, HS256_SECRET, API_KEY, token, worker_token]
     address = dev_server_env.client.service_client.config.target_host
-    client = await Client.connect(
-        address,
-        plugins=[
-            ShadowPlugin(
-                codec=EncryptionCodec(KeyRing({"2026-11": SECRET_KEY})),
-                auth=AuthInterceptor(token=token),
-            )
-        ],
+    client = await connect_caller(
+        dev_server_env.client,
+        ShadowPlugin(
+            codec=EncryptionCodec(KeyRing({"2026-11": SECRET_KEY})),
+            auth=AuthInterceptor(token=token),
+        ),
     )
     async with worker_process(
         tmp_path,

@@ -7,6 +7,7 @@ worker and command line as processes, its ``/metrics`` read as Prometheus reads 
 throwaway keys and tokens, and a clock that moves only when a test moves it.
 """
 
+from shadow_sdk.testing._callers import connect_caller
 from shadow_sdk.testing._clock import FakeClock
 from shadow_sdk.testing._credentials import Credentials
 from shadow_sdk.testing._environments import (
@@ -50,6 +51,7 @@ __all__ = [
     "StartWorker",
     "WorkerProcess",
     "accepts_connections",
+    "connect_caller",
     "find_binary",
     "find_redis_server",
     "free_port",

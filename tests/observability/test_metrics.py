@@ -30,7 +30,7 @@ from shadow_sdk.observability import (
     create_runtime,
     registry_for,
 )
-from shadow_sdk.testing import OpsClient, Scrape, start_dev_server
+from shadow_sdk.testing import OpsClient, Scrape, connect_caller, start_dev_server
 
 BOUNDED_LABELS = {"namespace", "task_queue", "workflow_type", "activity_type", "outcome"}
 
@@ -283,9 +283,9 @@ async def test_counts_payloads_that_cannot_be_decrypted(
     observed: Observed, task_queue: str
 ) -> None:
     """A workflow started with a key the worker lacks fails its tasks; each failure counts."""
-    caller = await Client.connect(
-        observed.client.service_client.config.target_host,
-        plugins=[ShadowPlugin(codec=EncryptionCodec(KeyRing({"caller-key": bytes(range(32))})))],
+    caller = await connect_caller(
+        observed.client,
+        ShadowPlugin(codec=EncryptionCodec(KeyRing({"caller-key": bytes(range(32))}))),
     )
     async with ShadowWorker(
         observed.client,

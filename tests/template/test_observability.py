@@ -36,7 +36,7 @@ from shadow_sdk.observability import (
     registry_for,
 )
 from shadow_sdk.resilience import CircuitBreaker, CircuitOpenError, ResultCache
-from shadow_sdk.testing import OpsClient, Scrape, start_dev_server
+from shadow_sdk.testing import OpsClient, Scrape, connect_caller, start_dev_server
 
 pytestmark = pytest.mark.slow
 
@@ -79,13 +79,12 @@ async def _run_everything() -> Scrape:
             activities=[flaky_step],
         ),
     ):
-        address = env.client.service_client.config.target_host
         ops = OpsClient(f"http://127.0.0.1:{ops_server.port}")
 
         async def caller(token: str | None, keys: KeyRing) -> Client:
             auth = AuthInterceptor(token=token) if token else None
             plugin = ShadowPlugin(codec=EncryptionCodec(keys), auth=auth)
-            return await Client.connect(address, plugins=[plugin])
+            return await connect_caller(env.client, plugin)
 
         operator = await caller(issuer.issue("operator", ["operator"]), WORKER_KEY)
         anonymous = await caller(None, WORKER_KEY)
