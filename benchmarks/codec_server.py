@@ -27,7 +27,6 @@ import asyncio
 import base64
 import json
 import os
-import socket
 import sys
 import time
 import zlib
@@ -41,6 +40,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 
 from shadow_sdk.auth import TokenIssuer
 from shadow_sdk.codec import EncryptionCodec, KeyRing
+from shadow_sdk.testing import BackgroundProcess, free_port
 
 KEY = bytes(range(32))
 SECRET = "codec-server-benchmark-secret-32-bytes"  # noqa: S105  A throwaway secret.
@@ -97,13 +97,6 @@ def status_of(path: str) -> dict[str, float]:
     return figures
 
 
-def free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def measure(
     case: str,
     hostile: Callable[[aiohttp.ClientSession, str], Awaitable[str]],
@@ -116,18 +109,17 @@ async def measure(
         "CODEC_KEYS": json.dumps({"bench": base64.b64encode(KEY).decode()}),
         "AUTH_HS256_SECRET": SECRET,
     }
-    server = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", SERVER, "codec-server", "--port", str(port),
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+    command = [sys.executable, "-c", SERVER, "codec-server", "--port", str(port)]
+    server = BackgroundProcess(command, env, name="the codec server").start()
     base = f"http://127.0.0.1:{port}"
     small = body(*EncryptionCodec(KeyRing({"bench": KEY})).encode_sync([Payload(data=b"1")]))
     viewer = TokenIssuer(hs256_secret=SECRET).issue("viewer", ["viewer"])
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session:
-            await wait_until_serving(session, base, server)
+            await asyncio.to_thread(server.wait_until_listening, port)
+            # Idle is the size of a server that has answered a request (401: no token).
+            async with session.post(f"{base}/decode", data=b"{}") as reply:
+                await reply.read()
             idle = status_of(f"/proc/{server.pid}/status")["VmRSS"]
 
             async def small_request() -> float:
@@ -146,27 +138,8 @@ async def measure(
             seconds = time.perf_counter() - started
             peak = status_of(f"/proc/{server.pid}/status")["VmHWM"]
     finally:
-        server.terminate()
-        await server.wait()
+        await asyncio.to_thread(server.stop)
     return Outcome(case, status, seconds, peak - idle, small_ms)
-
-
-async def wait_until_serving(
-    session: aiohttp.ClientSession, base: str, server: asyncio.subprocess.Process
-) -> None:
-    """Wait up to 30 s for the server to answer (401 without a token)."""
-    deadline = time.monotonic() + 30
-    while True:
-        if server.returncode is not None:
-            raise RuntimeError(f"the codec server exited with {server.returncode}")
-        try:
-            async with session.post(f"{base}/decode", data=b"{}") as reply:
-                await reply.read()
-                return
-        except aiohttp.ClientConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
 
 
 def caller(*roles: str) -> dict[str, str]:

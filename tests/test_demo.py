@@ -7,14 +7,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from helpers.network import accepts_connections, free_port
+
+from shadow_sdk.testing import BackgroundProcess, accepts_connections, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -188,31 +188,20 @@ def test_refuses_to_clear_a_directory_it_did_not_make(tmp_path: Path, ports: Por
 
 
 @pytest.fixture
-def kept_demo(tmp_path: Path, ports: Ports) -> Iterator[subprocess.Popen[str]]:
-    demo = subprocess.Popen(
-        demo_command(tmp_path / "demo", ports, "--keep-running"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+def kept_demo(tmp_path: Path, ports: Ports) -> Iterator[BackgroundProcess]:
+    command = demo_command(tmp_path / "demo", ports, "--keep-running")
+    demo = BackgroundProcess(command, name="the demo").start()
     try:
         yield demo
     finally:
-        if demo.poll() is None:
-            demo.terminate()
-            demo.wait(timeout=60)
+        demo.stop(timeout=60)
 
 
 def test_keep_running_serves_the_web_ui_until_ctrl_c(
-    kept_demo: subprocess.Popen[str], ports: Ports
+    kept_demo: BackgroundProcess, ports: Ports
 ) -> None:
     """With --keep-running the server and UI stay up; Ctrl-C then stops them all."""
-    assert kept_demo.stdout is not None
-    deadline = time.monotonic() + 600
-    for line in kept_demo.stdout:
-        if "Press Ctrl-C to stop" in line:
-            break
-        assert time.monotonic() < deadline
+    kept_demo.wait_for_output("Press Ctrl-C to stop", timeout=600)
     _, ui_port, codec_port, metrics_port = ports
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/ready") as ready:
         assert ready.status == 200
@@ -230,9 +219,9 @@ def test_keep_running_serves_the_web_ui_until_ctrl_c(
         assert decoded.headers["Access-Control-Allow-Origin"] == f"http://127.0.0.1:{ui_port}"
 
     kept_demo.send_signal(signal.SIGINT)
-    output, _ = kept_demo.communicate(timeout=120)
+    code, output = kept_demo.wait(timeout=120), kept_demo.output
 
-    assert kept_demo.returncode == 130, output
+    assert code == 130, output
     assert "stopped everything it had started" in output
     for used in ports:
         assert not accepts_connections(used)

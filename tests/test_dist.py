@@ -16,18 +16,12 @@ from pathlib import Path
 
 import pytest
 from helpers.repositories import copy_of_checkout, git
+from helpers.tools import tool
 
 pytestmark = pytest.mark.slow
 
 TAG = "v1.4.2"
 DIST_INFO = "shadow_sdk-1.4.2.dist-info"
-
-
-def uv() -> str:
-    found = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
-    if found is None:
-        pytest.fail(f"uv is not installed next to {sys.executable} or on PATH")
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +37,10 @@ def built(release: Path) -> Path:
     """The release's wheel and sdist, built as `nox -s build` builds them."""
     dist = release / "build" / "dist"
     subprocess.run(
-        [uv(), "build", "--quiet", "--out-dir", str(dist)], cwd=release, check=True, timeout=300
+        [tool("uv"), "build", "--quiet", "--out-dir", str(dist)],
+        cwd=release,
+        check=True,
+        timeout=300,
     )
     return dist
 
@@ -99,7 +96,7 @@ def test_an_untagged_build_carries_a_development_version(tmp_path: Path) -> None
     git(repository, "tag", "-a", TAG, "--message=Release 1.4.2")
     git(repository, "commit", "--quiet", "--allow-empty", "--message=After the release")
     subprocess.run(
-        [uv(), "build", "--quiet", "--out-dir", str(tmp_path / "dist")],
+        [tool("uv"), "build", "--quiet", "--out-dir", str(tmp_path / "dist")],
         cwd=repository,
         check=True,
         timeout=300,

@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio
 from helpers.handles import wait_until_activity_runs
-from helpers.scrape import get
-from helpers.workers import Worker, worker_process
+from helpers.workers import worker_process
 from helpers.workflows import SquaresWorkflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
@@ -48,17 +47,6 @@ async def results(handles: list[Handle], *, within: float = 60) -> list[list[int
         return list(await asyncio.gather(*(handle.result() for handle in handles)))
 
 
-async def wait_for_ready(worker: Worker, status: int, *, within: float) -> str:
-    """Wait until /ready answers ``status``; return its body."""
-    async with asyncio.timeout(within):
-        while True:
-            assert worker.returncode is None, worker.output
-            answer, body = await get(worker.ops_port, "/ready")
-            if answer == status:
-                return body
-            await asyncio.sleep(0.1)
-
-
 async def test_workflows_complete_after_a_worker_is_killed_with_activities_in_flight(
     dev_server_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
 ) -> None:
@@ -66,16 +54,17 @@ async def test_workflows_complete_after_a_worker_is_killed_with_activities_in_fl
     client = dev_server_env.client
     address = client.service_client.config.target_host
     async with worker_process(tmp_path, address, task_queue) as first:
-        await first.wait_until_ready()
+        async with asyncio.timeout(30):
+            await first.wait_for_ready()
         handles = await start_squares(client, task_queue, 4, steps=3, seconds=1.0)
         for handle in handles:
             await wait_until_activity_runs(handle)
         first.kill()
-        killed = await first.exit_code()
+        killed = await asyncio.to_thread(first.wait)
     async with worker_process(tmp_path, address, task_queue) as second:
         finished = await results(handles)
         second.send_signal(signal.SIGTERM)
-        assert await second.exit_code() == 0, second.output
+        assert await asyncio.to_thread(second.wait) == 0, second.output
 
     assert killed == -signal.SIGKILL
     assert finished == [[0, 1, 4]] * 4
@@ -99,14 +88,17 @@ async def test_workflows_complete_across_a_server_restart_and_ready_follows_the_
         async with worker_process(
             tmp_path, server.address, task_queue, WORKER_POLL_FAILURE_GRACE="1"
         ) as worker:
-            await worker.wait_until_ready()
+            async with asyncio.timeout(30):
+                await worker.wait_for_ready()
             handles = await start_squares(client, task_queue, 4, steps=3, seconds=1.0)
             await wait_until_activity_runs(handles[0])
 
             await asyncio.to_thread(server.stop)
-            during = await wait_for_ready(worker, 503, within=30)
+            async with asyncio.timeout(30):
+                during = await worker.wait_for_ready(503)
             await asyncio.to_thread(server.start)
-            await wait_for_ready(worker, 200, within=60)
+            async with asyncio.timeout(60):
+                await worker.wait_for_ready()
             finished = await results(handles)
 
     assert during == "not ready: stalled\n"
@@ -127,7 +119,8 @@ async def test_workflows_complete_through_a_redis_outage(
     client = dev_server_env.client
     address = client.service_client.config.target_host
     async with worker_process(tmp_path, address, task_queue, REDIS_URL=redis_server.url) as worker:
-        await worker.wait_until_ready()
+        async with asyncio.timeout(30):
+            await worker.wait_for_ready()
         handles = await start_squares(client, task_queue, 4, steps=4, seconds=0.5, shared=True)
         await wait_until_activity_runs(handles[0])
 

@@ -10,6 +10,8 @@ import coverage
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from shadow_sdk.testing import run_command
+
 
 def run_script(body: str, *args: str) -> subprocess.CompletedProcess[str]:
     script = "import sys\nfrom shadow_sdk import run_and_exit\n" + textwrap.dedent(body)
@@ -93,13 +95,9 @@ async def test_temporal_client_processes_exit_0_every_time(
     )
 
     async def client_process() -> int:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", script, address, stderr=asyncio.subprocess.PIPE
-        )
-        _, stderr = await process.communicate()
-        assert process.returncode is not None
-        assert process.returncode == 0, stderr.decode()
-        return process.returncode
+        code, _, stderr = await run_command([sys.executable, "-c", script, address])
+        assert code == 0, stderr
+        return code
 
     for _ in range(12):
         assert await asyncio.gather(client_process(), client_process()) == [0, 0]

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from helpers.network import free_port, wait_until_listening
 from helpers.workflows import Greeting, GreetingWorkflow, compose_reply
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
@@ -24,7 +23,13 @@ from temporalio.worker import Worker
 from shadow_sdk import ShadowPlugin, ShadowSettings
 from shadow_sdk.auth import TokenIssuer
 from shadow_sdk.codec import EncryptionCodec, KeyRing
-from shadow_sdk.testing import TEMPORAL_CLI, find_binary
+from shadow_sdk.testing import (
+    TEMPORAL_CLI,
+    BackgroundProcess,
+    connect_caller,
+    find_binary,
+    free_port,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -53,27 +58,19 @@ def shadow_plugin() -> ShadowPlugin:
 
 
 async def connect(env: WorkflowEnvironment, token: str | None) -> Client:
-    return await Client.connect(
-        env.client.service_client.config.target_host,
-        plugins=[ShadowPlugin.from_settings(settings(token))],
-    )
+    return await connect_caller(env.client, ShadowPlugin.from_settings(settings(token)))
 
 
 @pytest.fixture
 def codec_server(dev_server_env: WorkflowEnvironment) -> Iterator[str]:
     """`shadow codec-server`, run as operators run it, with the same keys and secret."""
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-c", "from shadow_sdk._cli import main; main()", "codec-server",
-         "--port", str(port)],
-        env={**os.environ, **SETTINGS_ENV},
-    )  # fmt: skip
-    try:
-        wait_until_listening(port, server, "the codec server")
+    command = [sys.executable, "-c", "from shadow_sdk._cli import main; main()", "codec-server",
+               "--port", str(port)]  # fmt: skip
+    env = {**os.environ, **SETTINGS_ENV}
+    with BackgroundProcess(command, env, name="the codec server").start() as server:
+        server.wait_until_listening(port)
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def temporal_show(
@@ -133,7 +130,7 @@ async def test_authorized_runs_unauthorized_is_denied_history_holds_no_plaintext
     assert excinfo.value.cause.type == "PermissionDenied"
 
     # The server holds ciphertext only: no payload, no token, in any event.
-    plain_client = await Client.connect(dev_server_env.client.service_client.config.target_host)
+    plain_client = await connect_caller(dev_server_env.client)
     raw = b"".join(
         e.SerializeToString()
         for e in (await plain_client.get_workflow_handle(workflow_id).fetch_history()).events
@@ -185,17 +182,16 @@ async def test_a_worker_without_the_key_fails_the_task_and_recovers_once_it_has_
     keys_dir = tmp_path / "keys"
     keys_dir.mkdir()
     (keys_dir / "old").write_text(base64.b64encode(bytes(32)).decode())
-    address = dev_server_env.client.service_client.config.target_host
-    worker_client = await Client.connect(
-        address,
-        plugins=[
-            ShadowPlugin(codec=EncryptionCodec(KeyRing.from_directory(keys_dir, reload_interval=0)))
-        ],
+    worker_client = await connect_caller(
+        dev_server_env.client,
+        ShadowPlugin(codec=EncryptionCodec(KeyRing.from_directory(keys_dir, reload_interval=0))),
     )
     new_key = bytes(range(1, 33))
     # The starter already rotated: it encrypts with "new" and still reads "old".
     rotated = KeyRing({"old": bytes(32), "new": new_key}, active="new")
-    starter = await Client.connect(address, plugins=[ShadowPlugin(codec=EncryptionCodec(rotated))])
+    starter = await connect_caller(
+        dev_server_env.client, ShadowPlugin(codec=EncryptionCodec(rotated))
+    )
     async with Worker(
         worker_client,
         task_queue=task_queue,

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import base64
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from helpers.network import free_port, wait_until_listening
 from pydantic_settings import SettingsConfigDict
 
 from shadow_sdk import SettingsError, ShadowSettings
 from shadow_sdk._settings import LEGACY_VARIABLES
 from shadow_sdk.codec import EncryptionCodec, KeyRing
+from shadow_sdk.testing import BackgroundProcess, free_port
 
 
 def problems_of(excinfo: pytest.ExceptionInfo[SettingsError]) -> tuple[str, ...]:
@@ -141,13 +140,13 @@ def test_a_dotenv_file_of_the_old_system_is_refused_too(
     assert problems_of(excinfo)[0].startswith("JWT_SECRET: a variable of the system")
 
 
-def shadow_codec_server(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+def shadow_codec_server(env: dict[str, str]) -> BackgroundProcess:
+    """`shadow codec-server` with ``env`` added to this environment, started."""
+    return BackgroundProcess(
         [sys.executable, "-c", "from shadow_sdk._cli import main; main()", "codec-server"],
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+        {**os.environ, **env},
+        name="shadow codec-server",
+    ).start()
 
 
 def write_keys(directory: Path, *ids: str) -> None:
@@ -171,11 +170,9 @@ def test_the_codec_server_honours_the_active_key_setting_in_namespace_directorie
             "CODEC_SERVER_ANONYMOUS_ROLE": "viewer",
         }
     )
-    try:
-        wait_until_listening(port, server, "shadow codec-server")
-    finally:
-        server.terminate()
-        output = server.communicate(timeout=30)[0].decode()
+    with server:
+        server.wait_until_listening(port)
+    output = server.output
 
     assert "codec server on http://127.0.0.1" in output
     assert "billing, orders" in output
@@ -200,9 +197,9 @@ def test_the_codec_server_refuses_an_active_key_that_no_namespace_holds(tmp_path
             "CODEC_SERVER_PORT": str(free_port()),
         }
     )
-    output = server.communicate(timeout=60)[0].decode()
+    code, output = server.wait(60), server.output
 
-    assert server.returncode == 2
+    assert code == 2
     assert (
         "CODEC_ACTIVE_KEY_ID='2026-1x': no namespace directory of CODEC_SERVER_KEYS_DIR" in output
     )
@@ -214,9 +211,9 @@ def test_the_codec_server_without_an_active_key_names_both_ways_to_choose(tmp_pa
     server = shadow_codec_server(
         {"CODEC_SERVER_KEYS_DIR": str(tmp_path), "CODEC_SERVER_PORT": str(free_port())}
     )
-    output = server.communicate(timeout=60)[0].decode()
+    code, output = server.wait(60), server.output
 
-    assert server.returncode == 2
+    assert code == 2
     assert f"CODEC_SERVER_KEYS_DIR={str(tmp_path / 'orders')!r}: holds 2 keys" in output
     assert "CODEC_ACTIVE_KEY_ID" in output
 
@@ -233,9 +230,9 @@ def test_the_codec_server_checks_its_policy_and_anonymous_role_before_serving(
             "CODEC_SERVER_ANONYMOUS_ROLE": "veiwer",
         }
     )
-    output = server.communicate(timeout=60)[0].decode()
+    code, output = server.wait(60), server.output
 
-    assert server.returncode == 2
+    assert code == 2
     assert "CODEC_SERVER_ANONYMOUS_ROLE='veiwer': not a role of the default policy" in output
     assert "codec server on" not in output
 

@@ -16,12 +16,13 @@ import pytest
 from google.protobuf import json_format
 from helpers.workflows import Greeting, GreetingWorkflow, compose_reply
 from temporalio.api.common.v1 import Payload
-from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from shadow_sdk import ShadowPlugin
 from shadow_sdk.auth import AuthInterceptor, TokenVerifier
 from shadow_sdk.codec import EncryptionCodec, KeyRing
+from shadow_sdk.testing import connect_caller
 
 SECRET = "shadow-cli-test-secret-of-32-bytes"
 
@@ -85,19 +86,16 @@ def test_token_without_a_signing_key_says_what_to_set() -> None:
 
 
 async def test_decode_reads_an_encrypted_history_offline(
-    dev_server_env: object, task_queue: str, tmp_path: Path
+    dev_server_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
 ) -> None:
     """A history saved as JSON decodes with the keys; tokens in it are redacted."""
     key = bytes(range(32))
     token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJvcHMifQ.c2lnbmF0dXJl"
-    address = dev_server_env.client.service_client.config.target_host  # type: ignore[attr-defined]
-    client = await Client.connect(
-        address,
-        plugins=[
-            ShadowPlugin(
-                codec=EncryptionCodec(KeyRing({"k1": key})), auth=AuthInterceptor(token=token)
-            )
-        ],
+    client = await connect_caller(
+        dev_server_env.client,
+        ShadowPlugin(
+            codec=EncryptionCodec(KeyRing({"k1": key})), auth=AuthInterceptor(token=token)
+        ),
     )
     async with Worker(
         client, task_queue=task_queue, workflows=[GreetingWorkflow], activities=[compose_reply]

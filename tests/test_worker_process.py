@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from helpers.handles import wait_until_activity_runs
-from helpers.scrape import get
 from helpers.workers import worker_process
 from helpers.workflows import SlowStepWorkflow, StubbornWorkflow, slow_step
 from temporalio.api.enums.v1 import EventType
@@ -25,7 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from shadow_sdk import ShadowPlugin, ShadowSettings, ShadowWorker
 from shadow_sdk.auth import AuthInterceptor, TokenIssuer
 from shadow_sdk.codec import EncryptionCodec, KeyRing
-from shadow_sdk.testing import BackgroundProcess, free_port, start_dev_server
+from shadow_sdk.testing import BackgroundProcess, connect_caller, free_port, start_dev_server
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +56,8 @@ async def test_a_signal_turns_ready_off_drains_running_activities_then_exits_0(
     async with worker_process(
         tmp_path, address, task_queue, WORKER_GRACEFUL_SHUTDOWN_TIMEOUT="30"
     ) as worker:
-        await worker.wait_until_ready()
+        async with asyncio.timeout(30):
+            await worker.wait_for_ready()
         handles = [
             await client.start_workflow(
                 SlowStepWorkflow.run, 2.0, id=f"drain-{n}-{uuid.uuid4()}", task_queue=task_queue
@@ -68,10 +68,10 @@ async def test_a_signal_turns_ready_off_drains_running_activities_then_exits_0(
             await wait_until_activity_runs(handle)
 
         worker.send_signal(sig)
-        await worker.wait_for_line("worker stopping")
-        ready_while_draining = await get(worker.ops_port, "/ready")
-        live_while_draining = await get(worker.ops_port, "/live")
-        code = await worker.exit_code()
+        await asyncio.to_thread(worker.wait_for_output, "worker stopping")
+        ready_while_draining = await worker.ops.get("/ready")
+        live_while_draining = await worker.ops.get("/live")
+        code = await asyncio.to_thread(worker.wait)
 
     assert code == 0, worker.output
     assert f"received {sig.name}, shutting down gracefully" in worker.output
@@ -101,7 +101,7 @@ async def test_activities_outlasting_the_graceful_timeout_are_retried(
         await wait_until_activity_runs(handle)
 
         worker.send_signal(signal.SIGTERM)
-        code = await worker.exit_code()
+        code = await asyncio.to_thread(worker.wait)
 
     assert code == 0, worker.output
     assert "in-flight activities have up to 0.5 s to finish" in worker.output
@@ -132,7 +132,7 @@ async def test_past_the_hard_cap_the_process_exits_1(
         await wait_until_activity_runs(handle)
 
         worker.send_signal(signal.SIGTERM)
-        code = await worker.exit_code(within=20)
+        code = await asyncio.to_thread(worker.wait, 20)
     await handle.terminate()
 
     assert code == 1, worker.output
@@ -153,10 +153,10 @@ async def test_a_second_signal_stops_at_once(
         )
         await wait_until_activity_runs(handle)
         worker.send_signal(signal.SIGTERM)
-        await worker.wait_for_line("worker stopping")
+        await asyncio.to_thread(worker.wait_for_output, "worker stopping")
 
         worker.send_signal(signal.SIGTERM)
-        code = await worker.exit_code(within=10)
+        code = await asyncio.to_thread(worker.wait, 10)
 
     assert code == -signal.SIGTERM
 
@@ -173,11 +173,11 @@ async def test_probes_answer_while_the_process_is_still_connecting(
             async with asyncio.timeout(30):
                 while True:
                     with contextlib.suppress(OSError):
-                        live = await get(worker.ops_port, "/live")
+                        live = await worker.ops.get("/live")
                         break
                     await asyncio.sleep(0.05)
-            ready = await get(worker.ops_port, "/ready")
-            health = json.loads((await get(worker.ops_port, "/health"))[1])
+            ready = await worker.ops.get("/ready")
+            health = json.loads((await worker.ops.get("/health"))[1])
 
     assert live == (200, "live\n")
     assert ready == (503, "not ready: starting\n")
@@ -195,10 +195,10 @@ async def test_an_unreachable_temporal_keeps_the_process_live_and_waiting(
     """Refused or not resolvable yet: the worker waits, logging the address once, not ready."""
     address = address.format(closed_port=free_port())
     async with worker_process(tmp_path, address, task_queue, WORKER_CONNECT_TIMEOUT="1") as worker:
-        await worker.wait_for_line("cannot reach Temporal at")
+        await asyncio.to_thread(worker.wait_for_output, "cannot reach Temporal at")
         await asyncio.sleep(3.5)  # Attempts at about 0, 1 and 3 s: a streak of failures.
-        live = await get(worker.ops_port, "/live")
-        ready = await get(worker.ops_port, "/ready")
+        live = await worker.ops.get("/live")
+        ready = await worker.ops.get("/ready")
         still_running = worker.returncode is None
 
     assert still_running, worker.output
@@ -219,17 +219,18 @@ async def test_a_worker_started_before_temporal_polls_once_temporal_answers(
         async with worker_process(
             tmp_path, address, task_queue, WORKER_CONNECT_TIMEOUT="1"
         ) as worker:
-            await worker.wait_for_line("cannot reach Temporal at")
+            await asyncio.to_thread(worker.wait_for_output, "cannot reach Temporal at")
             await asyncio.sleep(1.5)
-            ready_while_waiting = await get(worker.ops_port, "/ready")
+            ready_while_waiting = await worker.ops.get("/ready")
             silent.close()
             async with await start_dev_server(port=port) as env:
-                await worker.wait_until_ready()
+                async with asyncio.timeout(30):
+                    await worker.wait_for_ready()
                 result = await env.client.execute_workflow(
                     SlowStepWorkflow.run, 0.1, id=f"late-{uuid.uuid4()}", task_queue=task_queue
                 )
                 worker.send_signal(signal.SIGTERM)
-                code = await worker.exit_code()
+                code = await asyncio.to_thread(worker.wait)
 
     assert ready_while_waiting == (503, "not ready: starting\n")
     assert result == "finished"
@@ -247,7 +248,7 @@ async def test_an_unknown_namespace_stops_the_process_with_code_2(
     async with worker_process(
         tmp_path, address, task_queue, TEMPORAL_NAMESPACE="no-such-namespace"
     ) as worker:
-        code = await worker.exit_code(within=30)
+        code = await asyncio.to_thread(worker.wait, 30)
 
     assert code == 2, worker.output
     assert (
@@ -263,7 +264,7 @@ async def test_a_setting_to_fix_stops_the_process_before_it_waits_for_temporal(
     """No task queue: waiting for an unreachable server would only hide it."""
     address = f"127.0.0.1:{free_port()}"
     async with worker_process(tmp_path, address, "") as worker:
-        code = await worker.exit_code(within=30)
+        code = await asyncio.to_thread(worker.wait, 30)
 
     assert code == 2, worker.output
     assert "TEMPORAL_TASK_QUEUE: a worker needs a task queue to poll" in worker.output
@@ -284,7 +285,7 @@ async def test_keys_and_a_policy_that_do_not_build_stop_the_process_before_it_wa
         CODEC_KEYS_DIR=str(tmp_path / "keys"),
         AUTH_POLICY_PATH=str(tmp_path / "policy.yaml"),
     ) as worker:
-        code = await worker.exit_code(within=30)
+        code = await asyncio.to_thread(worker.wait, 30)
 
     assert code == 2, worker.output
     assert f"CODEC_KEYS_DIR={str(tmp_path / 'keys')!r}: holds no key files" in worker.output
@@ -303,7 +304,7 @@ async def test_a_taken_metrics_port_stops_the_process_and_names_it(
         async with worker_process(
             tmp_path, "127.0.0.1:1", task_queue, METRICS_PORT=str(port)
         ) as worker:
-            code = await worker.exit_code(within=30)
+            code = await asyncio.to_thread(worker.wait, 30)
 
     assert code == 2, worker.output
     assert f"METRICS_PORT={port}: cannot listen on 127.0.0.1:{port}" in worker.output
@@ -324,14 +325,12 @@ async def test_json_logs_carry_the_temporal_context_and_no_secret(
     worker_token = TokenIssuer(hs256_secret=HS256_SECRET).issue("worker", ["admin"])
     secrets = [encoded_key, HS256_SECRET, API_KEY, token, worker_token]
     address = dev_server_env.client.service_client.config.target_host
-    client = await Client.connect(
-        address,
-        plugins=[
-            ShadowPlugin(
-                codec=EncryptionCodec(KeyRing({"2026-11": SECRET_KEY})),
-                auth=AuthInterceptor(token=token),
-            )
-        ],
+    client = await connect_caller(
+        dev_server_env.client,
+        ShadowPlugin(
+            codec=EncryptionCodec(KeyRing({"2026-11": SECRET_KEY})),
+            auth=AuthInterceptor(token=token),
+        ),
     )
     async with worker_process(
         tmp_path,
@@ -344,15 +343,16 @@ async def test_json_logs_carry_the_temporal_context_and_no_secret(
         TEMPORAL_API_KEY=API_KEY,
         TEMPORAL_TLS="false",
     ) as worker:
-        await worker.wait_until_ready()
+        async with asyncio.timeout(30):
+            await worker.wait_for_ready()
         handle = await client.start_workflow(
             SlowStepWorkflow.run, 0.2, id=f"logged-{uuid.uuid4()}", task_queue=task_queue
         )
         assert await handle.result() == "finished"
-        health = (await get(worker.ops_port, "/health"))[1]
-        metrics = (await get(worker.ops_port, "/metrics"))[1]
+        health = (await worker.ops.get("/health"))[1]
+        metrics = (await worker.ops.get("/metrics"))[1]
         worker.send_signal(signal.SIGTERM)
-        assert await worker.exit_code() == 0, worker.output
+        assert await asyncio.to_thread(worker.wait) == 0, worker.output
 
     records = [json.loads(line) for line in worker.output.splitlines() if line.strip()]
     workflow_line = next(r for r in records if r["message"] == "starting a slow step")

@@ -7,6 +7,7 @@ worker and command line as processes, its ``/metrics`` read as Prometheus reads 
 throwaway keys and tokens, and a clock that moves only when a test moves it.
 """
 
+from shadow_sdk.testing._callers import connect_caller
 from shadow_sdk.testing._clock import FakeClock
 from shadow_sdk.testing._credentials import Credentials
 from shadow_sdk.testing._environments import (
@@ -17,12 +18,14 @@ from shadow_sdk.testing._environments import (
     start_time_skipping,
 )
 from shadow_sdk.testing._fixture_types import Cli, ConnectAs, EnvAs, StartWorker
+from shadow_sdk.testing._ops import OpsClient
 from shadow_sdk.testing._processes import (
     BackgroundProcess,
     CommandResult,
     DevServer,
     ProcessExited,
     WorkerProcess,
+    accepts_connections,
     free_port,
     run_command,
 )
@@ -41,11 +44,14 @@ __all__ = [
     "DevServer",
     "EnvAs",
     "FakeClock",
+    "OpsClient",
     "ProcessExited",
     "RedisServer",
     "Scrape",
     "StartWorker",
     "WorkerProcess",
+    "accepts_connections",
+    "connect_caller",
     "find_binary",
     "find_redis_server",
     "free_port",

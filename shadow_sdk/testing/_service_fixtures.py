@@ -20,6 +20,7 @@ import temporalio.testing
 
 from shadow_sdk._plugin import ShadowPlugin
 from shadow_sdk._settings import ShadowSettings
+from shadow_sdk.testing._callers import connect_caller
 from shadow_sdk.testing._credentials import Credentials
 from shadow_sdk.testing._fixture_types import Cli, ConnectAs, EnvAs, StartWorker
 from shadow_sdk.testing._isolation import settings_variables
@@ -196,10 +197,6 @@ def connect_as(
     async def connect(subject: str, *roles: str) -> temporalio.client.Client:
         token = pydantic.SecretStr(credentials.token(subject, *roles))
         caller = settings.model_copy(update={"auth_token": token})
-        return await temporalio.client.Client.connect(
-            temporal_env.client.service_client.config.target_host,
-            namespace=temporal_env.client.namespace,
-            plugins=[ShadowPlugin.from_settings(caller)],
-        )
+        return await connect_caller(temporal_env.client, ShadowPlugin.from_settings(caller))
 
     return connect

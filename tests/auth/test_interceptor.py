@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -42,7 +42,7 @@ from shadow_sdk.auth import (
     TokenVerifier,
 )
 from shadow_sdk.codec import EncryptionCodec, KeyRing
-from shadow_sdk.testing import start_dev_server
+from shadow_sdk.testing import connect_caller, start_dev_server
 
 SECRET = "auth-test-secret-of-at-least-32-bytes"
 ISSUER = TokenIssuer(hs256_secret=SECRET)
@@ -76,16 +76,17 @@ def shadow_plugin() -> ShadowPlugin:
     return plugin(token("worker-admin", "admin"), worker=True)
 
 
-@pytest.fixture
-def connect_as(
-    temporal_env: WorkflowEnvironment,
-) -> AsyncIterator[object]:
-    async def connect(caller_token: str | None) -> Client:
-        return await Client.connect(
-            temporal_env.client.service_client.config.target_host, plugins=[plugin(caller_token)]
-        )
+ConnectWithToken = Callable[[str | None], Awaitable[Client]]
 
-    return connect  # type: ignore[return-value]
+
+@pytest.fixture
+def connect_with_token(temporal_client: Client) -> ConnectWithToken:
+    """A caller of the test's server carrying this token: expired, forged or none alike."""
+
+    async def connect(caller_token: str | None) -> Client:
+        return await connect_caller(temporal_client, plugin(caller_token))
+
+    return connect
 
 
 @pytest.fixture
@@ -114,9 +115,11 @@ async def start_guarded(
 
 
 @pytest.mark.usefixtures("worker")
-async def test_an_operator_may_start_signal_query_and_update(connect_as, task_queue: str) -> None:
+async def test_an_operator_may_start_signal_query_and_update(
+    connect_with_token: ConnectWithToken, task_queue: str
+) -> None:
     """Every call of a caller whose role allows it reaches the workflow."""
-    operator = await connect_as(token("alice", "operator"))
+    operator = await connect_with_token(token("alice", "operator"))
     handle = await start_guarded(operator, task_queue)
 
     await handle.signal(GuardedWorkflow.add, "signalled")
@@ -141,7 +144,7 @@ async def test_an_operator_may_start_signal_query_and_update(connect_as, task_qu
     ],
 )
 async def test_a_denied_start_fails_the_workflow_at_once(
-    connect_as, task_queue: str, caller: str, reason: str
+    connect_with_token: ConnectWithToken, task_queue: str, caller: str, reason: str
 ) -> None:
     """The workflow fails with a non-retryable PermissionDenied naming the reason."""
     tokens = {
@@ -150,7 +153,7 @@ async def test_a_denied_start_fails_the_workflow_at_once(
         "expired": ISSUER.issue("bob", ["admin"], now=datetime.now(UTC) - timedelta(hours=2)),
         "forged": TokenIssuer(hs256_secret="x" * 32).issue("mallory", ["admin"]),
     }
-    client = await connect_as(tokens[caller])
+    client = await connect_with_token(tokens[caller])
     handle = await start_guarded(client, task_queue)
 
     with pytest.raises(WorkflowFailureError) as excinfo:
@@ -170,11 +173,11 @@ async def test_a_denied_start_fails_the_workflow_at_once(
 
 @pytest.mark.usefixtures("worker")
 async def test_a_denied_signal_is_dropped_without_failing_the_workflow(
-    connect_as, task_queue: str
+    connect_with_token: ConnectWithToken, task_queue: str
 ) -> None:
     """A signal without permission never changes state; the workflow goes on."""
-    operator = await connect_as(token("alice", "operator"))
-    stranger = await connect_as(token("eve", "viewer"))
+    operator = await connect_with_token(token("alice", "operator"))
+    stranger = await connect_with_token(token("eve", "viewer"))
     handle = await start_guarded(operator, task_queue)
     await handle.signal(GuardedWorkflow.add, "legit")
 
@@ -188,15 +191,17 @@ async def test_a_denied_signal_is_dropped_without_failing_the_workflow(
 
 
 @pytest.mark.usefixtures("worker")
-async def test_a_denied_query_fails_for_the_caller(connect_as, task_queue: str) -> None:
+async def test_a_denied_query_fails_for_the_caller(
+    connect_with_token: ConnectWithToken, task_queue: str
+) -> None:
     """A role without workflow:query gets an error, not the state.
 
     Failure messages are encrypted by default, and Temporal hands a query's failure
     to the caller as its message only, so the caller reads "Encoded failure".
     """
-    operator = await connect_as(token("alice", "operator"))
+    operator = await connect_with_token(token("alice", "operator"))
     handle = await start_guarded(operator, task_queue)
-    outsider = await connect_as(token("carl", "billing"))
+    outsider = await connect_with_token(token("carl", "billing"))
 
     with pytest.raises(WorkflowQueryFailedError, match="^Encoded failure$"):
         await outsider.get_workflow_handle(handle.id).query(GuardedWorkflow.current)
@@ -212,17 +217,12 @@ async def test_with_plain_failures_a_denied_query_says_why(
         encode_failures=False,
         auth=AuthInterceptor(token=token("worker-admin", "admin"), authorizer=AUTHORIZER),
     )
-    address = temporal_env.client.service_client.config.target_host
-    worker_client = await Client.connect(address, plugins=[worker_plugin])
-    outsider = await Client.connect(
-        address,
-        plugins=[
-            ShadowPlugin(
-                codec=CODEC,
-                encode_failures=False,
-                auth=AuthInterceptor(token=token("carl", "billing")),
-            )
-        ],
+    worker_client = await connect_caller(temporal_env.client, worker_plugin)
+    outsider = await connect_caller(
+        temporal_env.client,
+        ShadowPlugin(
+            codec=CODEC, encode_failures=False, auth=AuthInterceptor(token=token("carl", "billing"))
+        ),
     )
     async with Worker(worker_client, task_queue=task_queue, workflows=[GuardedWorkflow]):
         handle = await start_guarded(worker_client, task_queue)
@@ -236,11 +236,13 @@ async def test_with_plain_failures_a_denied_query_says_why(
 
 
 @pytest.mark.usefixtures("worker")
-async def test_a_denied_update_is_rejected_and_changes_nothing(connect_as, task_queue: str) -> None:
+async def test_a_denied_update_is_rejected_and_changes_nothing(
+    connect_with_token: ConnectWithToken, task_queue: str
+) -> None:
     """With a validator the update is rejected; without one it fails; state stays as it was."""
-    operator = await connect_as(token("alice", "operator"))
+    operator = await connect_with_token(token("alice", "operator"))
     handle = await start_guarded(operator, task_queue)
-    viewer = (await connect_as(token("bob", "viewer"))).get_workflow_handle(handle.id)
+    viewer = (await connect_with_token(token("bob", "viewer"))).get_workflow_handle(handle.id)
 
     with pytest.raises(WorkflowUpdateFailedError) as rejected:
         await viewer.execute_update(GuardedWorkflow.add_checked, "nope")
@@ -273,11 +275,14 @@ async def test_activities_and_child_workflows_inherit_the_identity(
 
 
 async def test_replay_judges_tokens_by_the_time_of_their_events(
-    temporal_env: WorkflowEnvironment, connect_as, worker: Worker, task_queue: str
+    temporal_env: WorkflowEnvironment,
+    connect_with_token: ConnectWithToken,
+    worker: Worker,
+    task_queue: str,
 ) -> None:
     """A history replays identically after its tokens expired: time is the event's."""
     short_lived = token("alice", "operator", ttl=timedelta(seconds=2))
-    client = await connect_as(short_lived)
+    client = await connect_with_token(short_lived)
     handle = await start_guarded(client, task_queue)
     await handle.signal(GuardedWorkflow.add, "in time")
     await handle.signal(GuardedWorkflow.finish)
@@ -294,11 +299,14 @@ async def test_replay_judges_tokens_by_the_time_of_their_events(
 
 
 async def test_without_the_codec_a_client_cannot_even_read_the_token(
-    temporal_env: WorkflowEnvironment, worker: Worker, task_queue: str, connect_as
+    temporal_env: WorkflowEnvironment,
+    worker: Worker,
+    task_queue: str,
+    connect_with_token: ConnectWithToken,
 ) -> None:
     """Headers are encrypted: history holds the token only as ciphertext."""
     secret_token = token("alice", "operator")
-    client = await connect_as(secret_token)
+    client = await connect_with_token(secret_token)
     handle = await start_guarded(client, task_queue)
     await handle.signal(GuardedWorkflow.finish)
     await handle.result()
@@ -315,11 +323,11 @@ async def test_without_the_codec_a_client_cannot_even_read_the_token(
 
 @pytest.mark.usefixtures("worker")
 async def test_activities_of_a_signal_run_as_the_signaller(
-    connect_as, temporal_client: Client, task_queue: str
+    connect_with_token: ConnectWithToken, temporal_client: Client, task_queue: str
 ) -> None:
     """Work a signal leads to is attributed to whoever sent the signal, not to the starter."""
-    alice = await connect_as(token("alice", "operator"))
-    bob = await connect_as(token("bob", "signaller"))
+    alice = await connect_with_token(token("alice", "operator"))
+    bob = await connect_with_token(token("bob", "signaller"))
     handle = await alice.start_workflow(
         AuditedWorkflow.run, id=f"audited-{uuid.uuid4()}", task_queue=task_queue
     )
@@ -338,10 +346,10 @@ async def test_activities_of_a_signal_run_as_the_signaller(
 
 @pytest.mark.usefixtures("worker")
 async def test_signal_with_start_runs_no_handler_when_the_start_is_denied(
-    connect_as, task_queue: str
+    connect_with_token: ConnectWithToken, task_queue: str
 ) -> None:
     """A caller allowed to signal but not to start gets no handler to run on a new workflow."""
-    bob = await connect_as(token("bob", "signaller"))
+    bob = await connect_with_token(token("bob", "signaller"))
     handle = await bob.start_workflow(
         AuditedWorkflow.run,
         id=f"audited-{uuid.uuid4()}",
@@ -359,9 +367,11 @@ async def test_signal_with_start_runs_no_handler_when_the_start_is_denied(
 
 
 @pytest.mark.usefixtures("worker")
-async def test_update_with_start_needs_the_right_to_start(connect_as, task_queue: str) -> None:
+async def test_update_with_start_needs_the_right_to_start(
+    connect_with_token: ConnectWithToken, task_queue: str
+) -> None:
     """A caller allowed to update but not to start cannot create a workflow through an update."""
-    carol = await connect_as(token("carol", "updater"))
+    carol = await connect_with_token(token("carol", "updater"))
     operation = WithStartWorkflowOperation(
         AuditedWorkflow.run,
         id=f"audited-{uuid.uuid4()}",
@@ -386,9 +396,8 @@ async def test_cron_runs_do_not_outlive_an_expired_token(task_queue: str) -> Non
     """Every cron run is judged like a new start: once the token expired, runs are denied."""
     worker_plugin = plugin(token("worker-admin", "admin"), worker=True)
     async with await start_dev_server(plugin=worker_plugin) as env:
-        alice = await Client.connect(
-            env.client.service_client.config.target_host,
-            plugins=[plugin(ISSUER.issue("alice", ["operator"], ttl=timedelta(seconds=3)))],
+        alice = await connect_caller(
+            env.client, plugin(ISSUER.issue("alice", ["operator"], ttl=timedelta(seconds=3)))
         )
         workflow_id = f"cron-{uuid.uuid4()}"
         async with Worker(env.client, task_queue=task_queue, workflows=[ShortCronWorkflow]):

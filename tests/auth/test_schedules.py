@@ -29,7 +29,7 @@ from shadow_sdk import ShadowPlugin
 from shadow_sdk.auth import AuthInterceptor, Authorizer, Policy, TokenIssuer, TokenVerifier
 from shadow_sdk.auth._interceptor import HEADER
 from shadow_sdk.codec import EncryptionCodec, KeyRing
-from shadow_sdk.testing import start_dev_server
+from shadow_sdk.testing import connect_caller, start_dev_server
 
 SECRET = "schedule-test-secret-of-32-bytes!!"
 ISSUER = TokenIssuer(hs256_secret=SECRET)
@@ -60,9 +60,7 @@ async def env(task_queue: str) -> AsyncIterator[WorkflowEnvironment]:
 
 
 async def connect(env: WorkflowEnvironment, token: str | None) -> Client:
-    return await Client.connect(
-        env.client.service_client.config.target_host, plugins=[plugin(token)]
-    )
+    return await connect_caller(env.client, plugin(token))
 
 
 def action(task_queue: str) -> ScheduleActionStartWorkflow:

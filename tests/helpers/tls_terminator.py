@@ -11,7 +11,6 @@ import datetime
 import ipaddress
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from helpers.network import free_port, wait_until_listening
+from shadow_sdk.testing import BackgroundProcess, ProcessExited, free_port
 
 # Debian installs nginx in /usr/sbin, which is not on every user's PATH.
 NGINX_CANDIDATES = (Path("/usr/sbin/nginx"),)
@@ -225,19 +224,12 @@ def nginx_terminator(
     port = free_port()
     config = directory / "nginx.conf"
     config.write_text(nginx_config(directory, port, upstream, terminator))
-    process = subprocess.Popen(
-        [str(nginx), "-p", str(directory), "-c", str(config), "-e", str(directory / "error.log")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+    error_log = directory / "error.log"
+    command = [str(nginx), "-p", str(directory), "-c", str(config), "-e", str(error_log)]
+    with BackgroundProcess(command, name="nginx").start() as process:
         try:
-            wait_until_listening(port, process, "nginx")
-        except AssertionError as error:
-            log_file = directory / "error.log"
-            log = log_file.read_text(errors="replace") if log_file.exists() else ""
+            process.wait_until_listening(port)
+        except (ProcessExited, TimeoutError) as error:
+            log = error_log.read_text(errors="replace") if error_log.exists() else ""
             raise AssertionError(f"{error}\n{log}") from None
         yield Gateway(f"127.0.0.1:{port}", directory)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)

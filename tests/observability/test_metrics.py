@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from helpers.scrape import Scrape, scrape
 from helpers.workflows import (
     OutcomeWorkflow,
     SlowFirstTaskWorkflow,
@@ -31,7 +30,7 @@ from shadow_sdk.observability import (
     create_runtime,
     registry_for,
 )
-from shadow_sdk.testing import start_dev_server
+from shadow_sdk.testing import OpsClient, Scrape, connect_caller, start_dev_server
 
 BOUNDED_LABELS = {"namespace", "task_queue", "workflow_type", "activity_type", "outcome"}
 
@@ -41,11 +40,11 @@ class Observed:
     """A dev server whose client reports to a /metrics page of the test's own."""
 
     client: Client
-    port: int
+    ops: OpsClient
     collector: TemporalMetricsCollector
 
     async def scrape(self) -> Scrape:
-        return await scrape(self.port)
+        return await self.ops.scrape()
 
 
 @pytest.fixture
@@ -61,7 +60,7 @@ async def observed(plugin: ShadowPlugin) -> AsyncIterator[Observed]:
         await start_dev_server(plugin=plugin, runtime=runtime) as env,
         OpsServer(registry=registry_for(collector), host="127.0.0.1", port=0) as ops_server,
     ):
-        yield Observed(env.client, ops_server.port, collector)
+        yield Observed(env.client, OpsClient(f"http://127.0.0.1:{ops_server.port}"), collector)
 
 
 async def run_to_the_end(handle: WorkflowHandle[OutcomeWorkflow, str]) -> None:
@@ -284,9 +283,9 @@ async def test_counts_payloads_that_cannot_be_decrypted(
     observed: Observed, task_queue: str
 ) -> None:
     """A workflow started with a key the worker lacks fails its tasks; each failure counts."""
-    caller = await Client.connect(
-        observed.client.service_client.config.target_host,
-        plugins=[ShadowPlugin(codec=EncryptionCodec(KeyRing({"caller-key": bytes(range(32))})))],
+    caller = await connect_caller(
+        observed.client,
+        ShadowPlugin(codec=EncryptionCodec(KeyRing({"caller-key": bytes(range(32))}))),
     )
     async with ShadowWorker(
         observed.client,

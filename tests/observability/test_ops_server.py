@@ -10,24 +10,28 @@ import uuid
 import prometheus_client
 import pytest
 from helpers.handles import wait_until_activity_runs
-from helpers.scrape import get
 from helpers.workflows import SlowStepWorkflow, slow_step
 from temporalio.client import Client
 
 from shadow_sdk import SettingsError, ShadowSettings, ShadowWorker
 from shadow_sdk.observability import OpsServer
+from shadow_sdk.testing import OpsClient
 
 
 def ops_server(port: int = 0) -> OpsServer:
     return OpsServer(registry=prometheus_client.CollectorRegistry(), host="127.0.0.1", port=port)
 
 
+def client_of(server: OpsServer) -> OpsClient:
+    return OpsClient(f"http://127.0.0.1:{server.port}")
+
+
 async def test_before_a_worker_exists_it_is_live_but_not_ready() -> None:
     """While the process connects, Kubernetes must not send traffic or restart it."""
     async with ops_server() as server:
-        live = await get(server.port, "/live")
-        ready = await get(server.port, "/ready")
-        status, body = await get(server.port, "/health")
+        live = await client_of(server).get("/live")
+        ready = await client_of(server).get("/ready")
+        status, body = await client_of(server).get("/health")
 
     assert live == (200, "live\n")
     assert ready == (503, "not ready: starting\n")
@@ -62,18 +66,18 @@ async def test_ready_only_while_polling_and_not_once_draining(
         )
         running = asyncio.create_task(worker.run())
         async with asyncio.timeout(30):
-            while (await get(server.port, "/ready"))[0] != 200:
+            while (await client_of(server).get("/ready"))[0] != 200:
                 await asyncio.sleep(0.05)
-        polling = json.loads((await get(server.port, "/health"))[1])
+        polling = json.loads((await client_of(server).get("/health"))[1])
         handle = await temporal_client.start_workflow(
             SlowStepWorkflow.run, 1.5, id=f"drain-{uuid.uuid4()}", task_queue=task_queue
         )
         await wait_until_activity_runs(handle)
 
         worker.request_shutdown()
-        draining_ready = await get(server.port, "/ready")
-        draining = json.loads((await get(server.port, "/health"))[1])
-        draining_live = await get(server.port, "/live")
+        draining_ready = await client_of(server).get("/ready")
+        draining = json.loads((await client_of(server).get("/health"))[1])
+        draining_live = await client_of(server).get("/live")
         await asyncio.wait_for(running, timeout=30)
 
     assert polling["status"] == "polling"

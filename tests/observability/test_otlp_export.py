@@ -19,13 +19,14 @@ from pathlib import Path
 
 import pytest
 from helpers.otlp_receiver import OTLPReceiver, ReceivedSpan, otlp_receiver
-from helpers.workers import Worker, worker_process
+from helpers.workers import worker_process
 from helpers.workflows import SlowStepWorkflow
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from shadow_sdk.observability._tracing import SPAN_FLUSH_TIMEOUT
+from shadow_sdk.testing import CommandResult, WorkerProcess, run_command
 
 pytestmark = pytest.mark.slow
 
@@ -36,20 +37,12 @@ EXIT_SLACK = SPAN_FLUSH_TIMEOUT + 4
 INSTANCE_ID = "service.instance.id"
 
 
-async def run_traced_client(workflow_id: str, **env: str) -> tuple[int, str]:
+async def run_traced_client(workflow_id: str, **env: str) -> CommandResult:
     """Run tests/helpers/traced_client.py, which starts the workflow and waits for its result."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, str(TRACED_CLIENT), workflow_id,
-        env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        async with asyncio.timeout(60):
-            output, _ = await process.communicate()
-    finally:
-        if process.returncode is None:
-            process.kill()
-    return await process.wait(), output.decode()
+    async with asyncio.timeout(60):
+        return await run_command(
+            [sys.executable, str(TRACED_CLIENT), workflow_id], env={**os.environ, **env}
+        )
 
 
 def without_instance_id(span: ReceivedSpan) -> dict[str, object]:
@@ -77,8 +70,9 @@ async def test_one_trace_crosses_client_and_worker_processes_to_the_collector(
             # A platform's usual way to name a service and where it runs.
             OTEL_RESOURCE_ATTRIBUTES="service.name=orders-worker,deployment.environment=proof",
         ) as worker:
-            await worker.wait_until_ready()
-            client_code, client_output = await run_traced_client(
+            async with asyncio.timeout(30):
+                await worker.wait_for_ready()
+            traced_client = await run_traced_client(
                 workflow_id,
                 TEMPORAL_ADDRESS=address,
                 TEMPORAL_TASK_QUEUE=task_queue,
@@ -86,10 +80,10 @@ async def test_one_trace_crosses_client_and_worker_processes_to_the_collector(
                 OTEL_SERVICE_NAME="orders-cli",
             )
             worker.send_signal(signal.SIGTERM)
-            worker_code = await worker.exit_code()
+            worker_code = await asyncio.to_thread(worker.wait)
         spans = receiver.spans()
 
-    assert (client_code, client_output) == (0, "finished\n")
+    assert traced_client == (0, "finished\n", "")
     assert worker_code == 0, worker.output
     start = only(spans, "StartWorkflow:SlowStepWorkflow")
     run = only(spans, "RunWorkflow:SlowStepWorkflow")
@@ -128,7 +122,7 @@ async def test_one_trace_crosses_client_and_worker_processes_to_the_collector(
 @contextlib.asynccontextmanager
 async def traced_worker(
     env: WorkflowEnvironment, task_queue: str, home: Path, endpoint: str
-) -> AsyncIterator[Worker]:
+) -> AsyncIterator[WorkerProcess]:
     """A worker process exporting to ``endpoint`` every 0.1 s, with a 1 s drain and a 2 s cap."""
     address = env.client.service_client.config.target_host
     async with worker_process(
@@ -140,7 +134,8 @@ async def traced_worker(
         WORKER_GRACEFUL_SHUTDOWN_TIMEOUT="1",
         WORKER_SHUTDOWN_TIMEOUT="2",
     ) as worker:
-        await worker.wait_until_ready()
+        async with asyncio.timeout(30):
+            await worker.wait_for_ready()
         yield worker
 
 
@@ -153,10 +148,10 @@ async def run_workflows(client: Client, task_queue: str, count: int) -> list[str
     ]
 
 
-async def stop_within_cap(worker: Worker) -> int:
+async def stop_within_cap(worker: WorkerProcess) -> int:
     """SIGTERM the worker; it must be gone within its 2 s cap plus the span flush."""
     worker.send_signal(signal.SIGTERM)
-    return await worker.exit_code(within=2 + EXIT_SLACK)
+    return await asyncio.to_thread(worker.wait, 2 + EXIT_SLACK)
 
 
 async def wait_for_span(receiver: OTLPReceiver, name: str) -> None:
@@ -183,7 +178,7 @@ async def test_a_collector_that_goes_away_costs_spans_not_workflows(
             receiver.stop()
             received = receiver.spans()
             while_down = await run_workflows(dev_server_env.client, task_queue, 3)
-            await worker.wait_for_line("Connection refused")
+            await asyncio.to_thread(worker.wait_for_output, "Connection refused")
             code = await stop_within_cap(worker)
 
     assert before + while_down == ["finished"] * 4

@@ -13,13 +13,12 @@ from typing import Any
 
 import pytest
 import temporalio.service
-from helpers.scrape import scrape
-from helpers.workers import Worker, worker_process
+from helpers.workers import worker_process
 from helpers.workflows import SlowStepWorkflow
 from temporalio.client import Client
 
 from shadow_sdk import WorkerDeployment
-from shadow_sdk.testing import DevServer, Scrape
+from shadow_sdk.testing import DevServer, Scrape, WorkerProcess
 
 pytestmark = pytest.mark.slow
 
@@ -46,17 +45,17 @@ async def make_current(rollout: WorkerDeployment, build_id: str) -> None:
             await asyncio.sleep(0.2)
 
 
-async def stop(worker: Worker) -> list[dict[str, Any]]:
+async def stop(worker: WorkerProcess) -> list[dict[str, Any]]:
     """SIGTERM, as Kubernetes stops a pod; the JSON records it logged, every line one."""
     worker.send_signal(signal.SIGTERM)
-    assert await worker.exit_code() == 0, worker.output
+    assert await asyncio.to_thread(worker.wait) == 0, worker.output
     return [json.loads(line) for line in worker.output.splitlines() if line.strip()]
 
 
-async def scrape_once_counted(port: int, name: str) -> Scrape:
+async def scrape_once_counted(worker: WorkerProcess, name: str) -> Scrape:
     """/metrics once it counts ``name``: the core records a completion after it is sent."""
     async with asyncio.timeout(30):
-        while not (metrics := await scrape(port)).value(name):
+        while not (metrics := await worker.ops.scrape()).value(name):
             await asyncio.sleep(0.2)
     return metrics
 
@@ -85,13 +84,14 @@ async def test_a_versioned_worker_labels_its_metrics_and_logs_with_its_version(
         TEMPORAL_DEPLOYMENT_NAME=deployment_name,
         TEMPORAL_WORKER_BUILD_ID=build_id,
     ) as worker:
-        await worker.wait_until_ready()
+        async with asyncio.timeout(30):
+            await worker.wait_for_ready()
         await make_current(WorkerDeployment(client, deployment_name), build_id)
         handle = await client.start_workflow(
             SlowStepWorkflow.run, 0.1, id=f"versioned-{uuid.uuid4()}", task_queue=task_queue
         )
         assert await handle.result() == "finished"
-        metrics = await scrape_once_counted(worker.ops_port, "temporal_workflow_completed_total")
+        metrics = await scrape_once_counted(worker, "temporal_workflow_completed_total")
         records = await stop(worker)
 
     series = telemetry(metrics)
@@ -114,12 +114,13 @@ async def test_an_unversioned_worker_has_no_version_in_its_metrics_or_logs(
     client: Client, server: DevServer, task_queue: str, tmp_path: Path
 ) -> None:
     async with worker_process(tmp_path, server.address, task_queue, LOG_FORMAT="json") as worker:
-        await worker.wait_until_ready()
+        async with asyncio.timeout(30):
+            await worker.wait_for_ready()
         handle = await client.start_workflow(
             SlowStepWorkflow.run, 0.1, id=f"unversioned-{uuid.uuid4()}", task_queue=task_queue
         )
         assert await handle.result() == "finished"
-        metrics = await scrape_once_counted(worker.ops_port, "temporal_workflow_completed_total")
+        metrics = await scrape_once_counted(worker, "temporal_workflow_completed_total")
         records = await stop(worker)
 
     series = telemetry(metrics)

@@ -10,12 +10,13 @@ kit's test environment), ``PYENV_VERSION`` (pyenv's shims would ignore the servi
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from helpers.tools import tool
+
+__all__ = ["developer_environment", "run", "tool"]
 
 UV_CACHE = os.environ.get("UV_CACHE_DIR") or str(
     Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "uv"
@@ -36,14 +37,6 @@ def developer_environment(**env: str) -> dict[str, str]:
         "PATH": f"{TOOLS}{os.pathsep}{os.environ['PATH']}",
         **env,
     }
-
-
-def tool(name: str) -> str:
-    """uv, nox or another tool of the kit's test environment, or of PATH."""
-    found = shutil.which(name, path=str(TOOLS)) or shutil.which(name)
-    if found is None:
-        pytest.fail(f"{name} is not installed next to {sys.executable} or on PATH")
-    return found
 
 
 def run(

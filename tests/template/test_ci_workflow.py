@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from helpers.tools import tool
 from rendering import ROOT, git, render, template_repository
 
 pytestmark = pytest.mark.slow
@@ -18,17 +18,10 @@ pytestmark = pytest.mark.slow
 WORKFLOWS = ["ci.yml", "template-updates.yml"]
 
 
-def tool(name: str) -> str:
-    path = Path(sys.executable).parent / name
-    if not path.is_file():
-        pytest.fail(f"{name} is not installed next to {sys.executable} (the test group has it)")
-    return str(path)
-
-
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Path:
     service = render(tmp_path_factory.mktemp("ci") / "service")
-    subprocess.run(["git", "init", "--quiet", str(service)], check=True)
+    git(service, "init", "--quiet")
     return service
 
 

@@ -11,9 +11,7 @@ environment, that every image is pinned, and what the build context lets in.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
-import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers.tools import tool
 from rendering import render
 
 from shadow_sdk import ShadowSettings
@@ -118,17 +117,6 @@ def stack(request: pytest.FixtureRequest, rendered: dict[str, Service]) -> Stack
     service = rendered[request.param]
     compose = yaml.safe_load((service.root / "compose.yaml").read_text())
     return Stack(service.root, service.answers, compose)
-
-
-def tool(name: str) -> str:
-    """A validator installed next to this Python, as the test dependency group does."""
-    found = shutil.which(name, path=str(Path(sys.executable).parent))
-    if found is None:
-        pytest.fail(
-            f"{name} is not installed next to {sys.executable}: install the test dependency group",
-            pytrace=False,
-        )
-    return found
 
 
 def run(*command: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

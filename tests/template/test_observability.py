@@ -15,7 +15,6 @@ from typing import Any
 import promql_parser
 import pytest
 import yaml
-from helpers.scrape import Scrape, scrape
 from helpers.workflows import OutcomeWorkflow, flaky_step
 from rendering import render
 from temporalio.client import Client, WorkflowFailureError
@@ -37,7 +36,7 @@ from shadow_sdk.observability import (
     registry_for,
 )
 from shadow_sdk.resilience import CircuitBreaker, CircuitOpenError, ResultCache
-from shadow_sdk.testing import start_dev_server
+from shadow_sdk.testing import OpsClient, Scrape, connect_caller, start_dev_server
 
 pytestmark = pytest.mark.slow
 
@@ -80,12 +79,12 @@ async def _run_everything() -> Scrape:
             activities=[flaky_step],
         ),
     ):
-        address = env.client.service_client.config.target_host
+        ops = OpsClient(f"http://127.0.0.1:{ops_server.port}")
 
         async def caller(token: str | None, keys: KeyRing) -> Client:
             auth = AuthInterceptor(token=token) if token else None
             plugin = ShadowPlugin(codec=EncryptionCodec(keys), auth=auth)
-            return await Client.connect(address, plugins=[plugin])
+            return await connect_caller(env.client, plugin)
 
         operator = await caller(issuer.issue("operator", ["operator"]), WORKER_KEY)
         anonymous = await caller(None, WORKER_KEY)
@@ -101,11 +100,11 @@ async def _run_everything() -> Scrape:
             OutcomeWorkflow.run, "complete", id=str(uuid.uuid4()), task_queue=task_queue
         )
         async with asyncio.timeout(30):
-            while not (await scrape(ops_server.port)).value("shadow_codec_errors_total"):
+            while not (await ops.scrape()).value("shadow_codec_errors_total"):
                 await asyncio.sleep(0.2)
         await operator.get_workflow_handle(unreadable.id).terminate()
         await _use_resilience_helpers(runtime.metric_meter)
-        return await scrape(ops_server.port)
+        return await ops.scrape()
 
 
 async def _fail() -> None:

@@ -311,9 +311,7 @@ def test_an_untagged_template_pins_its_commit_not_a_range(
     template_copy: Path, tmp_path: Path
 ) -> None:
     """Rendered from a commit that is no release, the service clones exactly that commit."""
-    commit = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=template_copy, capture_output=True, text=True, check=True
-    ).stdout.strip()
+    commit = git(template_copy, "rev-parse", "HEAD").strip()
 
     service = render(tmp_path / "service", template=template_copy)
 

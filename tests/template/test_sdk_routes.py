@@ -33,8 +33,8 @@ import copier
 import pytest
 import yaml
 from helpers.repositories import copy_of_checkout, git
+from helpers.tools import tool
 from services import run as run_in
-from services import tool
 
 pytestmark = pytest.mark.slow
 
@@ -42,10 +42,6 @@ RELEASE = "v0.7.0"
 # The service's own tests need the task processing example only: it has workflow,
 # activity and end-to-end command tests, and keeps this module at about a minute a route.
 ANSWERS = {"examples": ["task_processing"], "deployment": []}
-
-
-def uv() -> str:
-    return tool("uv")
 
 
 def run(*command: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -56,7 +52,7 @@ def run(*command: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str
 
 
 def build_wheel(repository: Path, destination: Path) -> Path:
-    run(uv(), "build", "--wheel", "--quiet", "--out-dir", str(destination), cwd=repository)
+    run(tool("uv"), "build", "--wheel", "--quiet", "--out-dir", str(destination), cwd=repository)
     (wheel,) = destination.glob("*.whl")
     return wheel
 
@@ -162,9 +158,10 @@ def locked_sdk(service: Path) -> dict[str, object]:
 
 def lock_sync_and_test(service: Path, **env: str) -> None:
     """What the service's README asks for on day one, then its own tests."""
-    run(uv(), "lock", cwd=service, **env)
-    run(uv(), "sync", "--locked", cwd=service, **env)
-    result = run(uv(), "run", "--locked", "pytest", "-q", "-p", "no:cacheprovider", cwd=service)
+    uv = tool("uv")
+    run(uv, "lock", cwd=service, **env)
+    run(uv, "sync", "--locked", cwd=service, **env)
+    result = run(uv, "run", "--locked", "pytest", "-q", "-p", "no:cacheprovider", cwd=service)
     assert " passed" in result.stdout, result.stdout
 
 
@@ -196,7 +193,7 @@ def test_a_same_named_package_elsewhere_is_never_picked(
         PackageIndex(tmp_path / "elsewhere", [wheels["impostor"]]) as elsewhere,
     ):
         service = render(remote, tmp_path / "service", sdk_source="index", sdk_index_url=index.url)
-        run(uv(), "lock", cwd=service, UV_INDEX=elsewhere.url)
+        run(tool("uv"), "lock", cwd=service, UV_INDEX=elsewhere.url)
         pinned = locked_sdk(service)
 
         unpinned = tmp_path / "unpinned"
@@ -205,7 +202,7 @@ def test_a_same_named_package_elsewhere_is_never_picked(
         start = pyproject.index("[tool.uv.sources]")
         end = pyproject.index("[tool.pytest.ini_options]")
         (unpinned / "pyproject.toml").write_text(pyproject[:start] + pyproject[end:])
-        run(uv(), "lock", cwd=unpinned, UV_INDEX=elsewhere.url)
+        run(tool("uv"), "lock", cwd=unpinned, UV_INDEX=elsewhere.url)
 
     assert (pinned["version"], pinned["source"]) == ("0.7.0", {"registry": index.url})
     assert locked_sdk(unpinned)["version"] == "0.7.99"
@@ -222,13 +219,7 @@ def test_the_git_route_installs_the_release_from_the_kits_repository(
     assert pyproject["tool"]["uv"]["sources"]["shadow-sdk"] == {"git": remote, "tag": RELEASE}
     assert "shadow-sdk[redis,tracing]>=0.7.0,<0.8" in pyproject["project"]["dependencies"]
     lock_sync_and_test(service)
-    commit = subprocess.run(
-        ["git", "rev-parse", f"{RELEASE}^{{commit}}"],
-        cwd=kit,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    commit = git(kit, "rev-parse", f"{RELEASE}^{{commit}}").strip()
     sdk = locked_sdk(service)
     assert sdk["version"] == "0.7.0"
     assert sdk["source"] == {"git": f"{remote}?tag={RELEASE}#{commit}"}

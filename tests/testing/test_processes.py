@@ -12,17 +12,24 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import prometheus_client
 import pytest
+from aiohttp import web
 from helpers.workflows import SquaresWorkflow
 from temporalio.client import Client
 
+from shadow_sdk.observability import OpsServer
 from shadow_sdk.testing import (
     BackgroundProcess,
     Credentials,
     DevServer,
     FakeClock,
+    OpsClient,
     ProcessExited,
+    RedisServer,
     WorkerProcess,
+    accepts_connections,
+    free_port,
     run_command,
 )
 
@@ -58,10 +65,21 @@ async def test_a_worker_process_polls_serves_its_probes_and_drains(
         completed = worker.scrape().value(
             "shadow_workflows_closed_total", workflow_type="SquaresWorkflow", outcome="completed"
         )
+        async with asyncio.timeout(30):
+            waited = await worker.wait_for_ready()
+            ready_from_the_loop = await worker.ops.get("/ready")
+            scraped_from_the_loop = await worker.ops.scrape()
 
     assert squares == [0, 1, 4]
-    assert ready == (200, "ready\n")
+    assert ready == ready_from_the_loop == (200, "ready\n")
+    assert waited == "ready\n"
     assert completed == 1
+    assert (
+        scraped_from_the_loop.value(
+            "shadow_workflows_closed_total", workflow_type="SquaresWorkflow", outcome="completed"
+        )
+        == 1
+    )
     assert worker.returncode == 0
     assert "worker polling" in worker.output
     assert "worker stopped" in worker.output
@@ -73,6 +91,20 @@ def test_a_worker_that_exits_at_start_fails_with_its_output(server: DevServer) -
 
     with pytest.raises(ProcessExited, match="worker exited with 1") as info:
         WorkerProcess(WORKER, env).start(timeout=60)
+
+    assert "TEMPORAL_ADDRESS='no-port': expected host:port" in str(info.value)
+
+
+async def test_waiting_for_ready_fails_with_the_output_of_a_worker_that_exited(
+    server: DevServer,
+) -> None:
+    """Bad settings: the wait ends when the worker does, and says what it said."""
+    env = worker_env(server, "queue", TEMPORAL_ADDRESS="no-port")
+    worker = WorkerProcess(WORKER, env).start(until=None)
+
+    with pytest.raises(ProcessExited, match="worker exited with 1") as info:
+        async with asyncio.timeout(60):
+            await worker.wait_for_ready()
 
     assert "TEMPORAL_ADDRESS='no-port': expected host:port" in str(info.value)
 
@@ -245,3 +277,91 @@ def test_a_process_that_ignores_sigterm_is_killed_after_the_timeout(tmp_path: Pa
 
     assert process.stop(timeout=0.5) == -signal.SIGKILL
     assert log.read_text() == "up\n"
+
+
+LISTENS_LATE = textwrap.dedent(
+    """
+    import socket, sys, time
+    print("starting", flush=True)
+    time.sleep(float(sys.argv[2]))
+    server = socket.create_server(("127.0.0.1", int(sys.argv[1])))
+    time.sleep(60)
+    """
+)
+
+
+def test_a_server_that_says_nothing_is_waited_for_until_it_listens() -> None:
+    """wait_until_listening returns once the port accepts connections, not before."""
+    port = free_port()
+    with BackgroundProcess([sys.executable, "-c", LISTENS_LATE, str(port), "0.5"]) as server:
+        server.start(until="starting")
+        assert not accepts_connections(port)
+
+        server.wait_until_listening(port, timeout=30)
+
+        assert accepts_connections(port)
+    assert not accepts_connections(port)
+
+
+def test_a_server_that_exits_before_it_listens_fails_with_its_output() -> None:
+    """No waiting out the timeout: the process is gone, and what it printed says why."""
+    port = free_port()
+    script = "import sys; print('no such port', flush=True); sys.exit(4)"
+    server = BackgroundProcess([sys.executable, "-c", script], name="server").start()
+
+    with pytest.raises(ProcessExited, match="server exited with 4:\nno such port"):
+        server.wait_until_listening(port, timeout=60)
+
+
+def test_a_redis_server_that_exits_at_start_says_so_and_is_not_running() -> None:
+    """start() fails at once, naming the executable and its status."""
+    server = RedisServer(executable=Path(sys.executable))  # Python refuses redis' arguments.
+
+    with pytest.raises(RuntimeError, match=r"python\S* exited with 2"):
+        server.start()
+
+    assert not server.running
+
+
+async def test_an_ops_client_reads_a_server_on_its_own_event_loop() -> None:
+    """A worker of the test's own process: its ops server answers the loop that awaits it."""
+    registry = prometheus_client.CollectorRegistry()
+    prometheus_client.Counter("jobs", "Jobs done.", registry=registry).inc(3)
+    async with OpsServer(registry=registry, host="127.0.0.1", port=0) as server:
+        ops = OpsClient(f"http://127.0.0.1:{server.port}")
+        live = await ops.get("/live")
+        ready = await ops.get("/ready")
+        metrics = await ops.scrape()
+
+    assert live == (200, "live\n")
+    assert ready == (503, "not ready: starting\n")
+    assert metrics.types["jobs"] == "counter"
+    assert metrics.value("jobs_total") == 3
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type", "refusal"),
+    [(200, "text/html", "answered text/html, not text/plain"), (503, "text/plain", "answered 503")],
+)
+async def test_a_metrics_page_prometheus_would_not_take_is_refused(
+    status: int, content_type: str, refusal: str
+) -> None:
+    """A page that is not a 200 in Prometheus' text format is no scrape, read either way."""
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(status=status, text="up 1\n", content_type=content_type)
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        with pytest.raises(ValueError, match=refusal):
+            await OpsClient(f"http://127.0.0.1:{port}").scrape()
+        worker = WorkerProcess(["true"], {"METRICS_PORT": str(port)})
+        with pytest.raises(ValueError, match=refusal):
+            await asyncio.to_thread(worker.scrape)
+    finally:
+        await runner.cleanup()

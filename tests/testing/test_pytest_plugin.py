@@ -1,13 +1,11 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 
 import pytest
-from helpers.network import free_port, wait_until_listening
 
-from shadow_sdk.testing import TEMPORAL_CLI, find_binary
+from shadow_sdk.testing import DevServer
 
 pytestmark = [pytest.mark.filterwarnings("default"), pytest.mark.slow]  # Runs inner suites.
 
@@ -34,28 +32,8 @@ def inner_suite(pytester: pytest.Pytester) -> pytest.Pytester:
 @pytest.fixture
 def running_server() -> Iterator[str]:
     """A dev server started the way an operator would, outside the test process."""
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            find_binary(*TEMPORAL_CLI),
-            "server",
-            "start-dev",
-            "--headless",
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "error",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        wait_until_listening(port, server, "the dev server")
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with DevServer() as server:
+        yield server.address
 
 
 def test_time_skipping_is_the_default(inner_suite: pytest.Pytester) -> None:
