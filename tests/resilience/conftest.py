@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis.asyncio
-from support import Metrics
+from helpers.resilience import Metrics
 
 from shadow_sdk.resilience import ResultCache
 from shadow_sdk.testing import FakeClock

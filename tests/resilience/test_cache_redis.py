@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import pytest
 import redis.asyncio
 from cache_activities import Customer
-from support import LOGGER, Counted, Metrics, keys_of, warnings_of
+from helpers.resilience import LOGGER, Counted, Metrics, keys_of, warnings_of
 from temporalio import activity
 
 from shadow_sdk import ShadowSettings

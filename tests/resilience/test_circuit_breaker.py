@@ -24,9 +24,9 @@ from breaker_workflows import (
     fetch_quote,
     quotes_breaker,
 )
+from helpers.resilience import Boom, Metrics, Workflows, calls, open_circuit, outcome, succeed
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import Boom, Metrics, Workflows, calls, open_circuit, outcome, succeed
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ActivityError, ApplicationError

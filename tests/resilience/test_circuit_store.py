@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio
-from support import Boom, calls, succeed
+from helpers.resilience import Boom, calls, succeed
 
 from shadow_sdk.resilience import (
     CircuitBreaker,

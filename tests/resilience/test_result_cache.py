@@ -15,7 +15,7 @@ import pytest
 import redis.asyncio
 import temporalio.activity
 from cache_activities import CALLS, Customer, LookupRepeatedlyWorkflow, lookup_customer
-from support import Counted, Metrics, Workflows, keys_of
+from helpers.resilience import Counted, Metrics, Workflows, keys_of
 from temporalio import activity
 from temporalio.client import Client
 

@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 import pytest
+from helpers.resilience import Workflows
 from saga_workflows import LEDGER, BookTripWorkflow, Trip, book, cancel, notify
-from support import Workflows
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 import redis.asyncio
-from support import keys_of
+from helpers.resilience import keys_of
 
 from shadow_sdk import ShadowSettings
 from shadow_sdk.resilience import CircuitBreaker, CircuitOpenError, cached, shared_state

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers.rendering import ROOT, git, render, template_repository
 from helpers.tools import tool
-from rendering import ROOT, git, render, template_repository
 
 pytestmark = pytest.mark.slow
 

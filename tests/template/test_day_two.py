@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from rendering import SDK_FROM_CHECKOUT, git, render
-from services import run, tool
+from helpers.rendering import SDK_FROM_CHECKOUT, git, render
+from helpers.services import run, tool
 
 pytestmark = pytest.mark.slow
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers.rendering import render
 from helpers.tools import tool
-from rendering import render
 
 from shadow_sdk import ShadowSettings
 

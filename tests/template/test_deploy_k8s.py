@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 import yaml
-from rendering import render
+from helpers.rendering import render
 
 from shadow_sdk import ShadowSettings
 

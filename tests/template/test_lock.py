@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from rendering import SDK_FROM_CHECKOUT, render
-from services import run, tool
+from helpers.rendering import SDK_FROM_CHECKOUT, render
+from helpers.services import run, tool
 
 pytestmark = pytest.mark.slow
 

@@ -15,8 +15,8 @@ from typing import Any
 import promql_parser
 import pytest
 import yaml
+from helpers.rendering import render
 from helpers.workflows import OutcomeWorkflow, flaky_step
-from rendering import render
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import MetricMeter
 

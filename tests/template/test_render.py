@@ -16,7 +16,7 @@ from pathlib import Path
 import copier
 import pytest
 import yaml
-from rendering import ROOT, SDK_FROM_CHECKOUT, git, render, template_repository
+from helpers.rendering import ROOT, SDK_FROM_CHECKOUT, git, render, template_repository
 
 from shadow_sdk import ShadowSettings
 

@@ -33,8 +33,8 @@ import copier
 import pytest
 import yaml
 from helpers.repositories import copy_of_checkout, git
+from helpers.services import run as run_in
 from helpers.tools import tool
-from services import run as run_in
 
 pytestmark = pytest.mark.slow
 

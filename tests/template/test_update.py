@@ -32,9 +32,9 @@ from typing import Any
 import copier
 import pytest
 import yaml
+from helpers.rendering import ROOT, SDK_FROM_CHECKOUT
 from helpers.repositories import git
-from rendering import ROOT, SDK_FROM_CHECKOUT
-from services import run, tool
+from helpers.services import run, tool
 
 pytestmark = pytest.mark.slow  # Renders the template and runs its services' checks.
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import copier
+
 from helpers.repositories import git
 
 ROOT = Path(__file__).resolve().parents[2]
