@@ -11,7 +11,7 @@ from shadow_sdk import connect
 from ..commands import Subcommands, add_start_options, invalid, start_and_report
 from ..settings import Settings
 from .models import ReportRequest
-from .schedules import sync_schedules
+from .schedules import schedules, sync_schedules
 from .workflow import DailyReportWorkflow
 
 
@@ -51,8 +51,8 @@ async def start_daily_report(settings: Settings, args: argparse.Namespace) -> in
 
 
 async def sync_command(settings: Settings, args: argparse.Namespace) -> int:
-    """Create or update the schedules and say what happened to each."""
-    outcomes = await sync_schedules(await connect(settings), settings)
+    """Create, update or leave each declared schedule, and say which."""
+    outcomes = await sync_schedules(await connect(settings), schedules(settings))
     if args.json:
         print(json.dumps(outcomes))
     else:
