@@ -18,6 +18,7 @@ Two schedules start the report workflow, one per kind of spec:
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,9 +30,11 @@ from temporalio.client import (
     Client,
     Schedule,
     ScheduleAction,
+    ScheduleActionExecutionStartWorkflow,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
     ScheduleCalendarSpec,
+    ScheduleHandle,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
@@ -169,6 +172,29 @@ async def differences(client: Client, declared: Schedule, stored: Schedule) -> l
     if not await _same_action(client, declared.action, stored.action):
         changed.append("action")
     return changed
+
+
+async def trigger(handle: ScheduleHandle) -> str | None:
+    """Run the schedule's action now, even while it is paused, as its overlap policy allows.
+
+    It waits until the schedule acted: bound the wait with :func:`asyncio.timeout`.
+
+    Returns:
+        The id of the workflow it started, or ``None`` if its overlap policy skipped
+        the run because an earlier one still runs.
+    """
+    before = (await handle.describe()).info
+    await handle.trigger()
+    # The schedule acts on the trigger a moment later; the server tells of it when asked.
+    while True:
+        info = (await handle.describe()).info
+        if info.num_actions > before.num_actions:
+            started = info.recent_actions[-1].action
+            if isinstance(started, ScheduleActionExecutionStartWorkflow):
+                return started.workflow_id
+        if info.num_actions_skipped_overlap > before.num_actions_skipped_overlap:
+            return None
+        await asyncio.sleep(0.2)
 
 
 def _comparable(value: ScheduleSpec | SchedulePolicy) -> str:
