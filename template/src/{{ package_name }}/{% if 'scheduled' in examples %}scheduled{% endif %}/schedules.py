@@ -24,6 +24,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 
+from shadow_sdk import CodecError
 from shadow_sdk.auth import HEADER, AuthInterceptor
 from temporalio.api.common.v1 import Payload
 from temporalio.client import (
@@ -160,9 +161,10 @@ async def sync_schedule(client: Client, schedule_id: str, declared: Schedule) ->
 async def differences(client: Client, declared: Schedule, stored: Schedule) -> list[str]:
     """Which parts of ``declared`` the server holds otherwise: ``spec``, ``policy``, ``action``.
 
-    The state is not compared (see :func:`sync_schedules`). The action's arguments
-    and the token its runs carry are compared decrypted, since the server holds them
-    encrypted, and anew each time they are written.
+    The state is not compared (see :func:`sync_schedules`). The action's input and
+    the token its runs carry are compared decrypted: the server holds them encrypted,
+    with a new ciphertext at every write. What no key at hand decrypts (a key retired
+    since) counts as changed, so the update encrypts it again with the current key.
     """
     changed = []
     if _comparable(declared.spec) != _comparable(stored.spec):
@@ -229,14 +231,17 @@ async def _same_action(client: Client, declared: ScheduleAction, stored: Schedul
         return declared == stored
     if any(getattr(declared, name) != getattr(stored, name) for name in _COMPARED_FIELDS):
         return False
-    expected = client.data_converter.payload_converter.to_payloads(declared.args)
-    if await _decoded(client, stored.args) != expected:
-        return False
     token = _token_header(client)
     stored_token = (stored.headers or {}).get(HEADER)
-    if token is None or stored_token is None:
-        return token is None and stored_token is None
-    return await _decoded(client, [stored_token]) == [token]
+    if (token is None) != (stored_token is None):
+        return False
+    expected = client.data_converter.payload_converter.to_payloads(declared.args)
+    try:
+        if await _decoded(client, stored.args) != expected:
+            return False
+        return stored_token is None or await _decoded(client, [stored_token]) == [token]
+    except CodecError:
+        return False
 
 
 async def _decoded(client: Client, payloads: Sequence[Payload]) -> list[Payload]:
