@@ -45,7 +45,7 @@ def add_commands(commands: Subcommands) -> None:
     parser = commands.add_parser("schedules", help="manage the service's Temporal Schedules")
     actions = parser.add_subparsers(required=True, metavar="ACTION")
     sync = actions.add_parser(
-        "sync", help="create or update every schedule declared in schedules.py"
+        "sync", help="create, update or leave alone each schedule declared in schedules.py"
     )
     sync.add_argument("--json", action="store_true", help="print one JSON object, not text")
     sync.set_defaults(command=sync_command)
