@@ -88,7 +88,10 @@ def test_runs_the_six_examples_and_stops_everything(tmp_path: Path, ports: Ports
     )
 
     scheduled = printed["Scheduled"]
-    assert "schedules sync: created schedule daily-report\n" in scheduled
+    assert (
+        "schedules sync: created schedule daily-report, created schedule hourly-report\n"
+        in scheduled
+    )
     assert "triggered once with temporal schedule trigger (not started by hand)" in scheduled
     # Temporal names a scheduled run after the time it was due: the end of its report.
     run = re.search(

@@ -1,4 +1,4 @@
-"""Scheduled: a daily report started by a Temporal Schedule declared in code."""
+"""Scheduled: reports started by Temporal Schedules declared in code, daily and hourly."""
 
 from .activities import compile_report
 from .models import Period, Report, ReportRequest

@@ -1,4 +1,4 @@
-"""The daily report as a part of the service: its workflow, activity and commands."""
+"""The report as a part of the service: its workflow, activity and commands."""
 
 from __future__ import annotations
 

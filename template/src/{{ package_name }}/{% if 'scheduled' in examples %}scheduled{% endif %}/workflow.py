@@ -1,4 +1,4 @@
-"""The daily report workflow, which a Temporal Schedule starts (see ``schedules.py``)."""
+"""The report workflow, which Temporal Schedules start (see ``schedules.py``)."""
 
 from __future__ import annotations
 
