@@ -188,9 +188,9 @@ def bench(session: nox.Session) -> None:
     """Measure what the SDK costs against plain temporalio and libraries, side by side.
 
     ``nox -s bench -- worker`` runs only ``benchmarks/worker.py``; the soak benchmark
-    (about half an hour) runs only when named: ``nox -s bench -- soak``.
+    (about fifty minutes on two cores) runs only when named: ``nox -s bench -- soak``.
     """
-    session.install("-e", ".[testing,tracing]")
+    session.install("-e", ".[testing,tracing,redis]")
     benchmarks = sorted(Path("benchmarks").glob("[!_]*.py"))
     if session.posargs:
         benchmarks = [path for path in benchmarks if path.stem in session.posargs]
