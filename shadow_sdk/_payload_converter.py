@@ -17,8 +17,13 @@ import temporalio.api.common.v1
 import temporalio.contrib.pydantic
 import temporalio.converter
 
-_TYPE_ADAPTERS = functools.lru_cache(maxsize=1024)(pydantic.TypeAdapter)
+_TYPE_ADAPTERS = functools.lru_cache(maxsize=128)(pydantic.TypeAdapter)
 """The process's type adapters by type hint, least recently used evicted first.
+
+128, because the cache keeps what it holds alive. Fed a new class on every run (see
+below), a process grew 10.5 MiB over 5,000 runs and then stayed flat over 5,000 more
+(measured after malloc_trim; 16.6 MiB with 1,024 entries, 1.3 MiB with a cache per
+converter); a service with its types passed through holds one entry per type.
 
 A type defined in a workflow's own module is a new class in every run (the sandbox
 executes the module again), so it still misses; the types a workflow takes and

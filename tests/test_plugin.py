@@ -82,6 +82,19 @@ def test_payload_converters_share_their_type_adapters() -> None:
     assert _TYPE_ADAPTERS.cache_info()[:2] == (2, 1)  # (hits, misses): built once.
 
 
+def test_type_adapters_of_classes_made_per_run_stay_bounded() -> None:
+    """A type defined in a workflow module is a new class every run: the cache must not grow."""
+    converter_class = ShadowPlugin().configure_client({})["data_converter"].payload_converter_class
+    [payload] = converter_class().to_payloads([{"text": "Hi"}])
+    _TYPE_ADAPTERS.cache_clear()
+    classes = [dataclasses.make_dataclass(f"Run{index}", [("text", str)]) for index in range(2000)]
+
+    for run in classes:
+        assert converter_class().from_payloads([payload], [run])[0].text == "Hi"
+
+    assert _TYPE_ADAPTERS.cache_info().currsize == _TYPE_ADAPTERS.cache_info().maxsize == 128
+
+
 def test_keeps_a_payload_converter_chosen_explicitly() -> None:
     """The plugin does not override a converter a service picked on purpose."""
 
