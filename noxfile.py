@@ -16,7 +16,16 @@ import nox
 nox.needs_version = ">=2025.5.1"
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "typecheck", "build", "tests", "template", "update", "docs"]
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "build",
+    "tests",
+    "template",
+    "engines",
+    "update",
+    "docs",
+]
 
 ROOT = Path(__file__).resolve().parent
 BUILD = ROOT / "build"
@@ -41,13 +50,23 @@ def lint(session: nox.Session) -> None:
     session.run("actionlint")
     workflows = sorted(str(path) for path in Path(".github/workflows").glob("*.yml"))
     session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
+    # cookiecutter.json is written from copier.yml: the two must not drift.
+    session.run("python", "-m", "template_engines.cookiecutter_json", "--check")
 
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """Check types with mypy --strict: the SDK, the noxfile, scripts, benchmarks and migrations."""
+    """Check types with mypy --strict: SDK, noxfile, scripts, benchmarks, migrations, bridge."""
     session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
-    session.run("mypy", "shadow_sdk", "noxfile.py", "scripts", "benchmarks", "migrations")
+    checked = (
+        "shadow_sdk",
+        "noxfile.py",
+        "scripts",
+        "benchmarks",
+        "migrations",
+        "template_engines",
+    )
+    session.run("mypy", *checked)
 
 
 @nox.session
@@ -82,6 +101,23 @@ def template(session: nox.Session, answers: str) -> None:
     session.run("ruff", "format", "--quiet", str(service))
     session.run("git", "-C", str(service), "diff", "--exit-code", "--stat", external=True)
     validate_deployment_files(session, service)
+
+
+@nox.session
+def engines(session: nox.Session) -> None:
+    """Render every answer set with copier and with cookiecutter, compare, check one service.
+
+    The services must be the same, file for file and byte for byte; the default one,
+    rendered by cookiecutter, then passes its own checks.
+    """
+    session.install("copier>=9.15", "cookiecutter>=2.6", "nox>=2025.5.1", "uv>=0.8", *VALIDATORS)
+    work = BUILD / "engines"
+    session.run("python", "scripts/compare_engines.py", "--keep", str(work))
+    (service,) = (work / "defaults" / "cookiecutter" / "service").iterdir()
+    environment = commit_service(session, service)
+    session.run(
+        "nox", "--noxfile", str(service / "noxfile.py"), "--", *session.posargs, env=environment
+    )
 
 
 def service_environment(session: nox.Session, service: Path) -> dict[str, str | None]:
@@ -245,8 +281,15 @@ def render(
         str(ROOT),
         str(destination),
     )
+    return destination, commit_service(session, destination)
+
+
+def commit_service(session: nox.Session, destination: Path) -> dict[str, str | None]:
+    """Take the first steps a service's README asks for: lock, then commit with the lock.
+
+    Returns the environment to run the service's commands in.
+    """
     environment = service_environment(session, destination)
-    # The first steps the service's README asks for: lock, then commit with the lock.
     with session.chdir(destination):
         session.run("uv", "lock", "--quiet", env=environment)
     git = ("git", "-C", str(destination))
@@ -263,7 +306,7 @@ def render(
         "--message=Render the template",
         external=True,
     )
-    return destination, environment
+    return environment
 
 
 if __name__ == "__main__":

@@ -1,0 +1,209 @@
+"""A Jinja extension that lets cookiecutter render copier's template unchanged.
+
+cookiecutter and copier differ in four ways that matter to ``template/``:
+
+- Names. Templates write ``{{ package_name }}`` (copier's answers are top-level
+  variables); cookiecutter passes one ``cookiecutter`` mapping. The context falls back to
+  it, and to what copier computes: its ``when: false`` questions, ``_copier_answers``
+  (the answers file) and ``_copier_conf``.
+- Filters. copier's ``regex_search``, ``regex_replace`` and ``to_nice_yaml`` come from
+  ansible's filters, which cookiecutter lacks; equivalents are registered.
+- What is a template. copier renders files ending in ``.jinja`` and drops the suffix, and
+  copies the others as they are; cookiecutter renders every file. Files without the
+  suffix are therefore read raw, and the suffix is dropped from paths.
+- Optional folders. A folder whose name renders empty is left out by copier; cookiecutter
+  would pour its files into the parent. Such a folder is rendered under a marker name
+  instead, which the post-generation hook deletes (:func:`remove_omitted`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import Environment, StrictUndefined
+from jinja2.ext import Extension
+from jinja2.runtime import Context
+from jinja2.utils import missing
+
+from template_engines import copier_questions
+
+OMITTED = ".omitted-by-answers-"
+"""Start of the name a folder gets when its name renders empty."""
+
+_SETTINGS, _QUESTIONS = copier_questions.load()
+_SUFFIX: str = _SETTINGS.get("_templates_suffix", ".jinja")
+_ANSWERS_FILE: str = _SETTINGS.get("_answers_file", ".copier-answers.yml")
+_TEMPLATE = (copier_questions.ROOT / _SETTINGS.get("_subdirectory", "")).resolve()
+_MULTISELECT = frozenset(question.name for question in _QUESTIONS if question.multiselect)
+_FROM_SOURCE = frozenset(question.name for question in _QUESTIONS if question.source_dependent)
+_answers_cache: dict[str, copier_questions.Answers] = {}
+
+
+class CopierBridge(Extension):
+    """Registers copier's filters and answer names in a cookiecutter environment."""
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        environment.context_class = _AnswersContext
+        environment.filters.update(
+            regex_search=regex_search,
+            regex_replace=regex_replace,
+            to_nice_yaml=to_nice_yaml,
+        )
+
+    def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
+        """Read a file without the suffix raw; rewrite a path as copier would render it."""
+        if name is not None:
+            # A file cookiecutter renders: only copier's templates are templates.
+            if name.endswith(_SUFFIX):
+                return source
+            return "{% raw %}" + source + "{% endraw %}"
+        path = _template_path(source)
+        return source if path is None else _path_template(*path)
+
+
+class _AnswersContext(Context):
+    """Resolves a name cookiecutter does not define from copier's answers."""
+
+    def resolve_or_missing(self, key: str) -> Any:
+        found = super().resolve_or_missing(key)
+        if found is not missing or key == "cookiecutter":
+            return found
+        given = super().resolve_or_missing("cookiecutter")
+        if not isinstance(given, Mapping):
+            return missing
+        value = given.get(key, "")
+        answered = value != "" or (key in given and key not in _FROM_SOURCE)
+        if answered and not key.startswith("_"):
+            return copier_questions.to_list(value) if key in _MULTISELECT else value
+        answers = answers_for(given, self.environment)
+        if key == "_copier_answers":
+            return answers.copier_answers()
+        if key == "_copier_conf":
+            return answers.copier_conf(_ANSWERS_FILE)
+        return answers.values.get(key, missing)
+
+
+def answers_for(given: Mapping[str, Any], environment: Environment) -> copier_questions.Answers:
+    """The copier answers to what cookiecutter collected so far (cached per answer set).
+
+    While cookiecutter still asks, only the questions before the missing one are answered.
+    """
+    key = json.dumps(given, sort_keys=True, default=str)
+    if key not in _answers_cache:
+        repository = Path(given.get("_repo_dir") or copier_questions.ROOT)
+        source = copier_questions.source_of(repository, given.get("_template"))
+        output = given.get("_output_dir")
+        slug = given.get("project_slug", "")
+        _answers_cache[key] = copier_questions.resolve(
+            _QUESTIONS,
+            given,
+            source,
+            environment,
+            dst_path=str(Path(output, slug)) if output else ".",
+            answers_file=_ANSWERS_FILE,
+            strict="_repo_dir" in given,
+        )
+    return _answers_cache[key]
+
+
+def check_answers(given: Mapping[str, Any]) -> int:
+    """The pre-generation hook: print what copier would refuse; 1 if anything, else 0."""
+    environment = bridged_environment()
+    answers = answers_for(given, environment)
+    found = copier_questions.problems(_QUESTIONS, answers, environment)
+    for problem in found:
+        print(problem, file=sys.stderr)
+    return 1 if found else 0
+
+
+def finish(given: Mapping[str, Any], project: Path) -> int:
+    """The post-generation hook: drop omitted folders, then say what copier says after a copy."""
+    remove_omitted(project)
+    environment = bridged_environment()
+    answers = answers_for(given, environment)
+    message = _SETTINGS.get("_message_after_copy")
+    if message:
+        context = {
+            **answers.values,
+            "_copier_answers": answers.copier_answers(),
+            "_copier_conf": answers.copier_conf(_ANSWERS_FILE),
+        }
+        print(environment.from_string(message).render(context), file=sys.stderr)
+    return 0
+
+
+def bridged_environment() -> Environment:
+    """A Jinja environment that renders copier's expressions as cookiecutter's does."""
+    # Renders file names and answers, never HTML: nothing to escape, as in copier.
+    return Environment(  # noqa: S701
+        undefined=StrictUndefined, keep_trailing_newline=True, extensions=[CopierBridge]
+    )
+
+
+def regex_search(value: Any, pattern: str, ignorecase: bool = False) -> str | None:
+    """Ansible's ``regex_search``: the first match of ``pattern`` in ``value``, else None."""
+    match = re.search(pattern, str(value), re.IGNORECASE if ignorecase else 0)
+    return match.group(0) if match else None
+
+
+def regex_replace(value: Any = "", pattern: str = "", replacement: str = "") -> str:
+    """Ansible's ``regex_replace``: ``re.sub`` over ``value``."""
+    return re.sub(pattern, replacement, str(value))
+
+
+def to_nice_yaml(value: Any, indent: int = 4) -> str:
+    """Ansible's ``to_nice_yaml``: block-style YAML, keys sorted."""
+    return yaml.safe_dump(value, indent=indent, allow_unicode=True, default_flow_style=False)
+
+
+def remove_omitted(project: Path) -> None:
+    """Delete what was rendered under folders whose name rendered empty."""
+    for path in sorted(project.rglob(OMITTED + "*"), reverse=True):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def _template_path(source: str) -> tuple[str, str] | None:
+    """Split a path cookiecutter renders into (prefix kept as is, path in the template).
+
+    While cookiecutter renders files, its working directory is the template folder; it
+    renders a file's path relative to it, and a folder's as ``<project>/./<path>``.
+    """
+    if "\n" in source or Path.cwd() != _TEMPLATE:
+        return None
+    prefix, separator, relative = source.partition(os.sep + "." + os.sep)
+    if separator and os.path.lexists(relative):
+        return prefix + separator, relative
+    if not separator and os.path.lexists(source):
+        return "", source
+    return None
+
+
+def _path_template(prefix: str, relative: str) -> str:
+    """A path as copier renders it: suffix dropped, folders that render empty marked."""
+    parts = relative.split(os.sep)
+    if parts[-1].endswith(_SUFFIX) and os.path.isfile(relative):
+        parts[-1] = parts[-1][: -len(_SUFFIX)]
+    folders = len(parts) if os.path.isdir(relative) else len(parts) - 1
+    rendered = [
+        _marked(part) if index < folders and "{" in part else part
+        for index, part in enumerate(parts)
+    ]
+    return prefix + os.sep.join(rendered)
+
+
+def _marked(part: str) -> str:
+    marker = OMITTED + hashlib.sha256(part.encode()).hexdigest()[:12]
+    return f"{{% filter default({marker!r}, true) %}}{part}{{% endfilter %}}"
