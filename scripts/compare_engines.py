@@ -98,8 +98,12 @@ def differences(by_copier: Path, by_cookiecutter: Path, *, compare_commit: bool)
     recorded = [
         _answers(service / ANSWERS_FILE, compare_commit) for service in (by_copier, by_cookiecutter)
     ]
-    if recorded[0] != recorded[1]:
-        found.append(f"{ANSWERS_FILE} records {recorded[1]} instead of {recorded[0]}")
+    for key in sorted(recorded[0].keys() | recorded[1].keys()):
+        if recorded[0].get(key) != recorded[1].get(key):
+            found.append(
+                f"{ANSWERS_FILE} records {key}: {recorded[1].get(key)!r} "
+                f"instead of {recorded[0].get(key)!r}"
+            )
     return found
 
 
@@ -110,20 +114,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="render into this folder and keep it")
     arguments = parser.parse_args(argv)
     names = arguments.answer_sets or list(ANSWER_SETS)
-    clean = not _run(["git", "-C", str(ROOT), "status", "--porcelain"], capture=True)
-    if not clean:
-        print("uncommitted changes: _commit is not compared", file=sys.stderr)
     work = arguments.keep or Path(tempfile.mkdtemp(prefix="engines-"))
     failed = False
     try:
         for name in names:
             answers = {**SDK_FROM_CHECKOUT, **ANSWER_SETS[name]}
+            clean = not _run(["git", "-C", str(ROOT), "status", "--porcelain"], capture=True)
             shutil.rmtree(work / name, ignore_errors=True)
             by_copier = render_with_copier(work / name / "copier", answers)
             by_cookiecutter = render_with_cookiecutter(work / name / "cookiecutter", answers)
             found = differences(by_copier, by_cookiecutter, compare_commit=clean)
             files = len(_files(by_copier))
-            print(f"{name}: {'differs' if found else 'identical'} ({files} files)")
+            unchecked = "" if clean else ", _commit not compared: uncommitted changes"
+            print(f"{name}: {'differs' if found else 'identical'} ({files} files{unchecked})")
             for line in found:
                 print(f"  {line}")
             failed = failed or bool(found)

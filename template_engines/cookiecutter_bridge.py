@@ -18,6 +18,7 @@ cookiecutter and copier differ in four ways that matter to ``template/``:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -25,6 +26,7 @@ import re
 import shutil
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +41,45 @@ from template_engines import copier_questions
 OMITTED = ".omitted-by-answers-"
 """Start of the name a folder gets when its name renders empty."""
 
-_SETTINGS, _QUESTIONS = copier_questions.load()
-_SUFFIX: str = _SETTINGS.get("_templates_suffix", ".jinja")
-_ANSWERS_FILE: str = _SETTINGS.get("_answers_file", ".copier-answers.yml")
-_TEMPLATE = (copier_questions.ROOT / _SETTINGS.get("_subdirectory", "")).resolve()
-_MULTISELECT = frozenset(question.name for question in _QUESTIONS if question.multiselect)
-_FROM_SOURCE = frozenset(question.name for question in _QUESTIONS if question.source_dependent)
 _answers_cache: dict[str, copier_questions.Answers] = {}
+
+
+@dataclass(frozen=True)
+class Kit:
+    """The copier configuration of one checkout of the kit."""
+
+    settings: dict[str, Any]
+    questions: list[copier_questions.Question]
+
+    @property
+    def suffix(self) -> str:
+        """What ends the name of a file copier renders (and drops from it)."""
+        return str(self.settings.get("_templates_suffix", ".jinja"))
+
+    @property
+    def answers_file(self) -> str:
+        """Where a service records its answers, source and release."""
+        return str(self.settings.get("_answers_file", ".copier-answers.yml"))
+
+    @property
+    def template(self) -> str:
+        """The folder of the checkout that holds the template's files."""
+        return str(self.settings.get("_subdirectory", ""))
+
+    def question(self, name: str) -> copier_questions.Question | None:
+        """The question called ``name``, if there is one."""
+        return next((question for question in self.questions if question.name == name), None)
+
+
+@functools.cache
+def kit(repository: Path) -> Kit:
+    """The kit at ``repository``: cookiecutter's clone, whichever copy imported this module."""
+    return Kit(*copier_questions.load(repository / "copier.yml"))
+
+
+def _repository(given: Mapping[str, Any]) -> Path:
+    # Known once cookiecutter has fetched the template; this checkout while it asks.
+    return Path(given.get("_repo_dir") or copier_questions.ROOT)
 
 
 class CopierBridge(Extension):
@@ -62,13 +96,20 @@ class CopierBridge(Extension):
 
     def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
         """Read a file without the suffix raw; rewrite a path as copier would render it."""
+        # Files and paths are rendered with the template folder as working directory.
+        folder = Path.cwd()
+        if not (folder.parent / "copier.yml").is_file():
+            return source
+        the_kit = kit(folder.parent)
+        if folder.name != the_kit.template:
+            return source
         if name is not None:
             # A file cookiecutter renders: only copier's templates are templates.
-            if name.endswith(_SUFFIX):
+            if name.endswith(the_kit.suffix):
                 return source
             return "{% raw %}" + source + "{% endraw %}"
         path = _template_path(source)
-        return source if path is None else _path_template(*path)
+        return source if path is None else _path_template(*path, suffix=the_kit.suffix)
 
 
 class _AnswersContext(Context):
@@ -81,15 +122,16 @@ class _AnswersContext(Context):
         given = super().resolve_or_missing("cookiecutter")
         if not isinstance(given, Mapping):
             return missing
+        the_kit = kit(_repository(given))
+        question = the_kit.question(key)
         value = given.get(key, "")
-        answered = value != "" or (key in given and key not in _FROM_SOURCE)
-        if answered and not key.startswith("_"):
-            return copier_questions.to_list(value) if key in _MULTISELECT else value
+        if question and (value != "" or (key in given and not question.source_dependent)):
+            return copier_questions.normalized(question, value)
         answers = answers_for(given, self.environment)
         if key == "_copier_answers":
             return answers.copier_answers()
         if key == "_copier_conf":
-            return answers.copier_conf(_ANSWERS_FILE)
+            return answers.copier_conf(the_kit.answers_file)
         return answers.values.get(key, missing)
 
 
@@ -100,17 +142,17 @@ def answers_for(given: Mapping[str, Any], environment: Environment) -> copier_qu
     """
     key = json.dumps(given, sort_keys=True, default=str)
     if key not in _answers_cache:
-        repository = Path(given.get("_repo_dir") or copier_questions.ROOT)
+        repository = _repository(given)
         source = copier_questions.source_of(repository, given.get("_template"))
         output = given.get("_output_dir")
         slug = given.get("project_slug", "")
         _answers_cache[key] = copier_questions.resolve(
-            _QUESTIONS,
+            kit(repository).questions,
             given,
             source,
             environment,
             dst_path=str(Path(output, slug)) if output else ".",
-            answers_file=_ANSWERS_FILE,
+            answers_file=kit(repository).answers_file,
             strict="_repo_dir" in given,
         )
     return _answers_cache[key]
@@ -120,7 +162,7 @@ def check_answers(given: Mapping[str, Any]) -> int:
     """The pre-generation hook: print what copier would refuse; 1 if anything, else 0."""
     environment = bridged_environment()
     answers = answers_for(given, environment)
-    found = copier_questions.problems(_QUESTIONS, answers, environment)
+    found = copier_questions.problems(kit(_repository(given)).questions, answers, environment)
     for problem in found:
         print(problem, file=sys.stderr)
     return 1 if found else 0
@@ -131,12 +173,13 @@ def finish(given: Mapping[str, Any], project: Path) -> int:
     remove_omitted(project)
     environment = bridged_environment()
     answers = answers_for(given, environment)
-    message = _SETTINGS.get("_message_after_copy")
+    the_kit = kit(_repository(given))
+    message = the_kit.settings.get("_message_after_copy")
     if message:
         context = {
             **answers.values,
             "_copier_answers": answers.copier_answers(),
-            "_copier_conf": answers.copier_conf(_ANSWERS_FILE),
+            "_copier_conf": answers.copier_conf(the_kit.answers_file),
         }
         print(environment.from_string(message).render(context), file=sys.stderr)
     return 0
@@ -181,7 +224,7 @@ def _template_path(source: str) -> tuple[str, str] | None:
     While cookiecutter renders files, its working directory is the template folder; it
     renders a file's path relative to it, and a folder's as ``<project>/./<path>``.
     """
-    if "\n" in source or Path.cwd() != _TEMPLATE:
+    if "\n" in source:
         return None
     prefix, separator, relative = source.partition(os.sep + "." + os.sep)
     if separator and os.path.lexists(relative):
@@ -191,11 +234,11 @@ def _template_path(source: str) -> tuple[str, str] | None:
     return None
 
 
-def _path_template(prefix: str, relative: str) -> str:
+def _path_template(prefix: str, relative: str, *, suffix: str) -> str:
     """A path as copier renders it: suffix dropped, folders that render empty marked."""
     parts = relative.split(os.sep)
-    if parts[-1].endswith(_SUFFIX) and os.path.isfile(relative):
-        parts[-1] = parts[-1][: -len(_SUFFIX)]
+    if parts[-1].endswith(suffix) and os.path.isfile(relative):
+        parts[-1] = parts[-1][: -len(suffix)]
     folders = len(parts) if os.path.isdir(relative) else len(parts) - 1
     rendered = [
         _marked(part) if index < folders and "{" in part else part

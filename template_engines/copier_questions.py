@@ -225,10 +225,20 @@ def _answer(
         raw = question.default
         if isinstance(raw, str):
             raw = env.from_string(raw).render(context)
+    return normalized(question, raw)
+
+
+def normalized(question: Question, raw: Any) -> Any:
+    """An answer as copier holds it: a bool, a list in the choices' order, or text."""
     if question.type == "bool":
         return to_bool(raw)
     if question.multiselect:
-        return to_list(raw)
+        # copier keeps the choices' order, whatever order they were given in.
+        offered = [str(value) for value in question.choices.values()]
+        chosen = to_list(raw)
+        return [item for item in offered if item in chosen] + [
+            item for item in chosen if item not in offered
+        ]
     return str(raw)
 
 

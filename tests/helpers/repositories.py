@@ -28,9 +28,12 @@ def copy_of_checkout(destination: Path) -> Path:
     """
     listed = git(ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
     for name in filter(None, listed.split("\0")):
-        if (ROOT / name).is_file():  # Not deleted in the working tree.
-            (destination / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, destination / name)
+        source, copy = ROOT / name, destination / name
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():  # The link cookiecutter finds the template by.
+            copy.symlink_to(source.readlink())
+        elif source.is_file():  # Not deleted in the working tree.
+            shutil.copy2(source, copy)
     git(destination, "init", "--quiet")
     git(destination, "add", "--all")
     git(destination, "commit", "--quiet", "--message=This checkout")
