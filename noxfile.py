@@ -50,8 +50,10 @@ def lint(session: nox.Session) -> None:
     session.run("actionlint")
     workflows = sorted(str(path) for path in Path(".github/workflows").glob("*.yml"))
     session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
-    # cookiecutter.json is written from copier.yml: the two must not drift.
+    # cookiecutter.json and the Backstage template are written from copier.yml: neither
+    # may drift from it.
     session.run("python", "-m", "template_engines.cookiecutter_json", "--check")
+    session.run("python", "-m", "template_engines.backstage", "--check")
 
 
 @nox.session

@@ -12,12 +12,17 @@ cookiecutter and copier differ in four ways that matter to ``template/``:
   copies the others as they are; cookiecutter renders every file. Files without the
   suffix are therefore read raw, and the suffix is dropped from paths.
 - Optional folders. A folder whose name renders empty is left out by copier; cookiecutter
-  would pour its files into the parent. Such a folder is rendered under a marker name
-  instead, which the post-generation hook deletes (:func:`remove_omitted`).
+  would pour its files into the parent. Such a folder is rendered outside the project
+  instead, into a throwaway folder.
+
+Answers copier would refuse stop the rendering, with copier's messages: the
+pre-generation hook says so first, and the bridge checks again for runners that do not
+run the kit's hooks (a portal that hands cookiecutter the template folder alone).
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hashlib
 import json
@@ -25,23 +30,27 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import Environment, StrictUndefined
+from jinja2 import Environment, StrictUndefined, TemplateRuntimeError
 from jinja2.ext import Extension
 from jinja2.runtime import Context
 from jinja2.utils import missing
 
 from template_engines import copier_questions
+from template_engines.copier_questions import ROOT
 
 OMITTED = ".omitted-by-answers-"
 """Start of the name a folder gets when its name renders empty."""
+_OUTSIDE_IF_OMITTED = "copier_bridge_outside_if_omitted"
 
 _answers_cache: dict[str, copier_questions.Answers] = {}
+_checked: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -78,8 +87,10 @@ def kit(repository: Path) -> Kit:
 
 
 def _repository(given: Mapping[str, Any]) -> Path:
-    # Known once cookiecutter has fetched the template; this checkout while it asks.
-    return Path(given.get("_repo_dir") or copier_questions.ROOT)
+    # The checkout cookiecutter fetched, once it has; else (while it asks, or when it was
+    # given the template folder alone, as a portal does) the one this module belongs to.
+    fetched = Path(given.get("_repo_dir") or ROOT)
+    return fetched if (fetched / "copier.yml").is_file() else ROOT
 
 
 class CopierBridge(Extension):
@@ -93,16 +104,15 @@ class CopierBridge(Extension):
             regex_replace=regex_replace,
             to_nice_yaml=to_nice_yaml,
         )
+        environment.filters[_OUTSIDE_IF_OMITTED] = _outside_if_omitted
 
     def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
         """Read a file without the suffix raw; rewrite a path as copier would render it."""
         # Files and paths are rendered with the template folder as working directory.
         folder = Path.cwd()
-        if not (folder.parent / "copier.yml").is_file():
-            return source
-        the_kit = kit(folder.parent)
-        if folder.name != the_kit.template:
-            return source
+        the_kit = kit(folder.parent if (folder.parent / "copier.yml").is_file() else ROOT)
+        if not (folder / ("{{ _copier_conf.answers_file }}" + the_kit.suffix)).is_file():
+            return source  # Not rendering copier's template: a default, a hook.
         if name is not None:
             # A file cookiecutter renders: only copier's templates are templates.
             if name.endswith(the_kit.suffix):
@@ -123,9 +133,11 @@ class _AnswersContext(Context):
         if not isinstance(given, Mapping):
             return missing
         the_kit = kit(_repository(given))
+        if "_repo_dir" in given:
+            _refuse_invalid(given, self.environment)
         question = the_kit.question(key)
         value = given.get(key, "")
-        if question and (value != "" or (key in given and not question.source_dependent)):
+        if question and (value != "" or (key in given and not question.computed_default)):
             return copier_questions.normalized(question, value)
         answers = answers_for(given, self.environment)
         if key == "_copier_answers":
@@ -143,7 +155,12 @@ def answers_for(given: Mapping[str, Any], environment: Environment) -> copier_qu
     key = json.dumps(given, sort_keys=True, default=str)
     if key not in _answers_cache:
         repository = _repository(given)
-        source = copier_questions.source_of(repository, given.get("_template"))
+        source = copier_questions.source_of(
+            repository,
+            given.get("_template"),
+            src_path=given.get("_copier_src_path") or None,
+            commit=given.get("_copier_commit") or None,
+        )
         output = given.get("_output_dir")
         slug = given.get("project_slug", "")
         _answers_cache[key] = copier_questions.resolve(
@@ -160,17 +177,14 @@ def answers_for(given: Mapping[str, Any], environment: Environment) -> copier_qu
 
 def check_answers(given: Mapping[str, Any]) -> int:
     """The pre-generation hook: print what copier would refuse; 1 if anything, else 0."""
-    environment = bridged_environment()
-    answers = answers_for(given, environment)
-    found = copier_questions.problems(kit(_repository(given)).questions, answers, environment)
+    found = _problems(given, bridged_environment())
     for problem in found:
         print(problem, file=sys.stderr)
     return 1 if found else 0
 
 
-def finish(given: Mapping[str, Any], project: Path) -> int:
-    """The post-generation hook: drop omitted folders, then say what copier says after a copy."""
-    remove_omitted(project)
+def finish(given: Mapping[str, Any]) -> int:
+    """The post-generation hook: say what copier says after a copy."""
     environment = bridged_environment()
     answers = answers_for(given, environment)
     the_kit = kit(_repository(given))
@@ -183,6 +197,21 @@ def finish(given: Mapping[str, Any], project: Path) -> int:
         }
         print(environment.from_string(message).render(context), file=sys.stderr)
     return 0
+
+
+def _problems(given: Mapping[str, Any], environment: Environment) -> list[str]:
+    answers = answers_for(given, environment)
+    return copier_questions.problems(kit(_repository(given)).questions, answers, environment)
+
+
+def _refuse_invalid(given: Mapping[str, Any], environment: Environment) -> None:
+    """Stop rendering answers copier would refuse, where no hook checked them first."""
+    key = json.dumps(given, sort_keys=True, default=str)
+    if key not in _checked:
+        found = _problems(given, environment)
+        if found:
+            raise TemplateRuntimeError("\n".join(found))
+        _checked.add(key)
 
 
 def bridged_environment() -> Environment:
@@ -209,15 +238,6 @@ def to_nice_yaml(value: Any, indent: int = 4) -> str:
     return yaml.safe_dump(value, indent=indent, allow_unicode=True, default_flow_style=False)
 
 
-def remove_omitted(project: Path) -> None:
-    """Delete what was rendered under folders whose name rendered empty."""
-    for path in sorted(project.rglob(OMITTED + "*"), reverse=True):
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
-
-
 def _template_path(source: str) -> tuple[str, str] | None:
     """Split a path cookiecutter renders into (prefix kept as is, path in the template).
 
@@ -235,7 +255,11 @@ def _template_path(source: str) -> tuple[str, str] | None:
 
 
 def _path_template(prefix: str, relative: str, *, suffix: str) -> str:
-    """A path as copier renders it: suffix dropped, folders that render empty marked."""
+    """A path as copier renders it: suffix dropped, what an empty folder name holds moved out.
+
+    A folder whose name renders empty gets a marker name instead, and a path holding a
+    marker is rendered into a folder outside the project, deleted when cookiecutter exits.
+    """
     parts = relative.split(os.sep)
     if parts[-1].endswith(suffix) and os.path.isfile(relative):
         parts[-1] = parts[-1][: -len(suffix)]
@@ -244,9 +268,24 @@ def _path_template(prefix: str, relative: str, *, suffix: str) -> str:
         _marked(part) if index < folders and "{" in part else part
         for index, part in enumerate(parts)
     ]
-    return prefix + os.sep.join(rendered)
+    return f"{{% filter {_OUTSIDE_IF_OMITTED} %}}{prefix}{os.sep.join(rendered)}{{% endfilter %}}"
 
 
 def _marked(part: str) -> str:
     marker = OMITTED + hashlib.sha256(part.encode()).hexdigest()[:12]
     return f"{{% filter default({marker!r}, true) %}}{part}{{% endfilter %}}"
+
+
+def _outside_if_omitted(path: str) -> str:
+    """``path``, or the same path in a throwaway folder if a folder on it is omitted."""
+    if OMITTED not in path:
+        return path
+    _, separator, relative = path.partition(os.sep + "." + os.sep)
+    return os.path.join(_throwaway(), relative if separator else path)
+
+
+@functools.cache
+def _throwaway() -> str:
+    folder = tempfile.mkdtemp(prefix="cookiecutter-omitted-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder

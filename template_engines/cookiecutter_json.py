@@ -6,10 +6,11 @@
 Each question copier can ask becomes a cookiecutter variable with the same default: a
 yes/no for a ``bool``, a choice list (the default first) for choices with a fixed
 default, comma-separated text for a multiple choice, and copier's own default expression
-otherwise, which the bridge lets cookiecutter render. A default taken from the template's
-source is left empty: it is only known once cookiecutter has fetched the template, and the
-bridge fills it in then. Computed questions (``when: false``) are not asked; the bridge
-computes them. The help texts become cookiecutter's prompts.
+otherwise, which the bridge lets cookiecutter render; an answer left empty takes it. A
+default taken from the template's source is left empty: it is only known once cookiecutter
+has fetched the template, and the bridge fills it in then. Computed questions
+(``when: false``) are not asked; the bridge computes them. The help texts become
+cookiecutter's prompts.
 """
 
 from __future__ import annotations
@@ -35,7 +36,15 @@ def cookiecutter_json(questions: Sequence[Question]) -> str:
             continue
         variables[question.name] = _variable(question)
         prompts[question.name] = _prompt(question)
-    document = {**variables, "__prompts__": prompts, "_extensions": [EXTENSION]}
+    document = {
+        **variables,
+        "__prompts__": prompts,
+        "_extensions": [EXTENSION],
+        # What the answers file records as the template's source and release, when
+        # cookiecutter renders a copy that is no git clone (a portal's fetch).
+        "_copier_src_path": "",
+        "_copier_commit": "",
+    }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -61,6 +70,8 @@ def _prompt(question: Question) -> Any:
         return f"{text}. Comma-separated, from: {listed}"
     if question.source_dependent:
         text += " (empty: from where the template was fetched)"
+    elif question.computed_default:
+        text += " (empty: the default)"
     if isinstance(question.when, str):
         text += f" [used only if {question.when.strip('{} ')}]"
     if choices and isinstance(_variable(question), list):

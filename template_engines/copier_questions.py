@@ -43,6 +43,11 @@ class Question:
         return self.when is not False
 
     @property
+    def computed_default(self) -> bool:
+        """Whether its default is computed from other answers (an empty answer takes it)."""
+        return isinstance(self.default, str) and ("{{" in self.default or "{%" in self.default)
+
+    @property
     def source_dependent(self) -> bool:
         """Whether its default comes from where the template was read."""
         return isinstance(self.default, str) and "_src_path" in self.default
@@ -129,21 +134,30 @@ def to_list(value: Any) -> list[str]:
     raise ValueError(f"'{value}' is not a list of choices")
 
 
-def source_of(repository: Path, template: str | None) -> Source:
+def source_of(
+    repository: Path,
+    template: str | None,
+    *,
+    src_path: str | None = None,
+    commit: str | None = None,
+) -> Source:
     """Describe the template at ``repository``, given on the command line as ``template``.
 
     A local folder is recorded by its absolute path and anything else (a git URL,
     ``gh:org/kit``) as given, which is what copier records as ``_src_path`` and finds
-    the template by when it updates.
+    the template by when it updates. ``src_path`` and ``commit`` replace what the
+    repository says: a portal renders a copy that is no git clone, of a known release.
     """
-    if template is None or Path(template).expanduser().is_dir():
+    if src_path:
+        pass
+    elif template is None or Path(template).expanduser().is_dir():
         src_path = str(Path(template or repository).expanduser().resolve())
     else:
         src_path = template
     return Source(
         src_path=src_path,
-        commit=_git(repository, "describe", "--tags", "--always"),
-        commit_hash=_git(repository, "rev-parse", "HEAD"),
+        commit=commit or _git(repository, "describe", "--tags", "--always"),
+        commit_hash=None if commit else _git(repository, "rev-parse", "HEAD"),
     )
 
 
@@ -221,7 +235,7 @@ def _answer(
     question: Question, given: Mapping[str, Any], context: dict[str, Any], env: Environment
 ) -> Any:
     raw = given.get(question.name)
-    if raw is None or (raw == "" and question.source_dependent) or not question.asked:
+    if raw is None or (raw == "" and question.computed_default) or not question.asked:
         raw = question.default
         if isinstance(raw, str):
             raw = env.from_string(raw).render(context)
