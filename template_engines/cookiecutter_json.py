@@ -73,7 +73,7 @@ def _prompt(question: Question) -> Any:
     elif question.computed_default:
         text += " (empty: the default)"
     if isinstance(question.when, str):
-        text += f" [used only if {question.when.strip('{} ')}]"
+        text += f" (used only if {question.when.strip('{} ')})"
     if choices and isinstance(_variable(question), list):
         return {"__prompt__": text, **choices}
     if choices:
