@@ -233,7 +233,7 @@ def docs(session: nox.Session) -> None:
     )
 
 
-LONG_BENCHMARKS = ("soak",)
+LONG_BENCHMARKS = ("soak", "scale")
 """Benchmarks that ``nox -s bench`` runs only when they are named."""
 
 
@@ -242,16 +242,22 @@ def bench(session: nox.Session) -> None:
     """Measure what the SDK costs against plain temporalio and libraries, side by side.
 
     ``nox -s bench -- worker`` runs only ``benchmarks/worker.py``; the soak benchmark
-    (about fifty minutes on two cores) runs only when named: ``nox -s bench -- soak``.
+    (about fifty minutes on two cores) and the scale curve (about twenty) run only when
+    named: ``nox -s bench -- scale --write``. Arguments that name no benchmark go to each
+    benchmark run.
     """
-    session.install("-e", ".[testing,tracing,redis]")
+    # matplotlib draws the scale curve's chart.
+    session.install("-e", ".[testing,tracing,redis]", "matplotlib>=3.8")
     benchmarks = sorted(Path("benchmarks").glob("[!_]*.py"))
-    if session.posargs:
-        benchmarks = [path for path in benchmarks if path.stem in session.posargs]
+    names = {path.stem for path in benchmarks}
+    named = [argument for argument in session.posargs if argument in names]
+    options = [argument for argument in session.posargs if argument not in names]
+    if named:
+        benchmarks = [path for path in benchmarks if path.stem in named]
     else:
         benchmarks = [path for path in benchmarks if path.stem not in LONG_BENCHMARKS]
     for benchmark in benchmarks:
-        session.run("python", str(benchmark))
+        session.run("python", str(benchmark), *options)
 
 
 @nox.session(default=False)

@@ -78,6 +78,9 @@ if TYPE_CHECKING:
 WORKFLOWS = 300
 CONCURRENCY = 50
 WARMUP = 20
+PAYLOAD_BYTES = 1024
+ORDER_OVERHEAD_BYTES = 122
+"""Bytes of an order besides its note, in the compact JSON the data converter writes."""
 ROUNDS = 5
 TARGET = 0.9
 """Least throughput of the full variant, as a fraction of bare's, that the plugin aims for."""
@@ -95,15 +98,15 @@ DEV_SERVER_ARGS = tuple(
 )
 
 
-def new_order(index: int) -> Order:
-    """The ``index``-th order; the note pads it to about 1 KiB."""
+def new_order(index: int, payload_bytes: int = PAYLOAD_BYTES) -> Order:
+    """The ``index``-th order; the note pads its JSON to about ``payload_bytes``."""
     return Order(
         order_id=f"order-{index:06d}",
         customer="customer-4711",
         amount_cents=12_345,
         currency="EUR",
         status="received",
-        note="x" * 900,
+        note="x" * max(payload_bytes - ORDER_OVERHEAD_BYTES, 0),
     )
 
 
@@ -133,14 +136,18 @@ def peak_rss_mib() -> float:
 
 
 async def run_workflows(
-    client: temporalio.client.Client, task_queue: str, count: int, concurrency: int
+    client: temporalio.client.Client,
+    task_queue: str,
+    count: int,
+    concurrency: int,
+    payload_bytes: int = PAYLOAD_BYTES,
 ) -> tuple[list[float], float]:
     """Run ``count`` workflows, ``concurrency`` at a time: latencies and wall time in seconds."""
     slots = asyncio.Semaphore(concurrency)
     batch = uuid.uuid4().hex[:8]
 
     async def one(index: int) -> float:
-        order = new_order(index)
+        order = new_order(index, payload_bytes)
         async with slots:
             started = time.perf_counter()
             result = await client.execute_workflow(
@@ -163,15 +170,18 @@ async def measure(
     workflows: int,
     concurrency: int,
     warmup: int,
+    payload_bytes: int = PAYLOAD_BYTES,
 ) -> Measurement:
     """Warm a worker up, then measure ``workflows`` workflows on it."""
     task_queue = f"bench-{uuid.uuid4()}"
     async with temporalio.worker.Worker(
         client, task_queue=task_queue, workflows=[OrderWorkflow], activities=[confirm_order]
     ):
-        await run_workflows(client, task_queue, warmup, concurrency)
+        await run_workflows(client, task_queue, warmup, concurrency, payload_bytes)
         cpu_before = cpu_seconds()
-        latencies, wall = await run_workflows(client, task_queue, workflows, concurrency)
+        latencies, wall = await run_workflows(
+            client, task_queue, workflows, concurrency, payload_bytes
+        )
         cpu = cpu_seconds() - cpu_before
     return Measurement(
         variant=variant,
@@ -183,7 +193,9 @@ async def measure(
     )
 
 
-async def run_bare(*, workflows: int, concurrency: int, warmup: int) -> Measurement:
+async def run_bare(
+    *, workflows: int, concurrency: int, warmup: int, payload_bytes: int = PAYLOAD_BYTES
+) -> Measurement:
     """Measure plain temporalio: default data converter, no plugins, default runtime."""
     # The environment's own client carries a ShadowPlugin; the measured client does not.
     async with await start_dev_server(dev_server_extra_args=DEV_SERVER_ARGS) as env:
@@ -191,12 +203,22 @@ async def run_bare(*, workflows: int, concurrency: int, warmup: int) -> Measurem
             env.client.service_client.config.target_host, namespace=env.client.namespace
         )
         return await measure(
-            "bare", client, workflows=workflows, concurrency=concurrency, warmup=warmup
+            "bare",
+            client,
+            workflows=workflows,
+            concurrency=concurrency,
+            warmup=warmup,
+            payload_bytes=payload_bytes,
         )
 
 
 async def run_full(
-    *, workflows: int, concurrency: int, warmup: int, without: frozenset[str]
+    *,
+    workflows: int,
+    concurrency: int,
+    warmup: int,
+    without: frozenset[str],
+    payload_bytes: int = PAYLOAD_BYTES,
 ) -> Measurement:
     """Measure ShadowPlugin with every feature not in ``without``, then check they were on."""
     features = frozenset(FEATURES) - without
@@ -227,7 +249,12 @@ async def run_full(
             await stack.enter_async_context(observability)
         env = await stack.enter_async_context(await start_dev_server(plugin=plugin, **options))
         result = await measure(
-            "full", env.client, workflows=workflows, concurrency=concurrency, warmup=warmup
+            "full",
+            env.client,
+            workflows=workflows,
+            concurrency=concurrency,
+            warmup=warmup,
+            payload_bytes=payload_bytes,
         )
         if "codec" in features:
             await check_encrypted(env.client)
@@ -305,6 +332,7 @@ async def run_child(arguments: argparse.Namespace) -> None:
         "workflows": arguments.workflows,
         "concurrency": arguments.concurrency,
         "warmup": arguments.warmup,
+        "payload_bytes": arguments.payload_bytes,
     }
     if arguments.variant == "bare":
         result = await run_bare(**sizes)
@@ -322,6 +350,7 @@ def spawn(variant: str, arguments: argparse.Namespace) -> Measurement:
         f"--workflows={arguments.workflows}",
         f"--concurrency={arguments.concurrency}",
         f"--warmup={arguments.warmup}",
+        f"--payload-bytes={arguments.payload_bytes}",
         *(f"--without={feature}" for feature in arguments.without),
     ]
     completed = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True, timeout=600)
@@ -349,7 +378,8 @@ def report(rounds: dict[str, list[Measurement]], arguments: argparse.Namespace) 
     without = f", full without {', '.join(arguments.without)}" if arguments.without else ""
     print(
         f"Worker: {arguments.workflows} workflows of one activity, {arguments.concurrency} in "
-        f"flight, median of {arguments.rounds} rounds{without}"
+        f"flight, {arguments.payload_bytes} B payloads, median of {arguments.rounds} "
+        f"rounds{without}"
     )
     print(f"{'':>9} {'wf/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'CPU s':>7} {'RSS MiB':>8}")
     for row in (bare, full):
@@ -386,6 +416,9 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workflows", type=int, default=WORKFLOWS, help="measured per round")
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY, help="in flight")
     parser.add_argument("--warmup", type=int, default=WARMUP, help="unmeasured, first")
+    parser.add_argument(
+        "--payload-bytes", type=int, default=PAYLOAD_BYTES, help="JSON size of each payload"
+    )
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="of each variant")
     parser.add_argument(
         "--without",
