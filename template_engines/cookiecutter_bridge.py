@@ -70,11 +70,6 @@ class Kit:
         """Where a service records its answers, source and release."""
         return str(self.settings.get("_answers_file", ".copier-answers.yml"))
 
-    @property
-    def template(self) -> str:
-        """The folder of the checkout that holds the template's files."""
-        return str(self.settings.get("_subdirectory", ""))
-
     def question(self, name: str) -> copier_questions.Question | None:
         """The question called ``name``, if there is one."""
         return next((question for question in self.questions if question.name == name), None)
@@ -108,7 +103,8 @@ class CopierBridge(Extension):
 
     def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
         """Read a file without the suffix raw; rewrite a path as copier would render it."""
-        # Files and paths are rendered with the template folder as working directory.
+        # cookiecutter renders files and paths with the template folder as its working
+        # directory; it is copier's template if it holds the answers file's template.
         folder = Path.cwd()
         the_kit = kit(folder.parent if (folder.parent / "copier.yml").is_file() else ROOT)
         if not (folder / ("{{ _copier_conf.answers_file }}" + the_kit.suffix)).is_file():
