@@ -65,10 +65,14 @@ async def run_with_reload(
         SettingsError: ``settings`` make the worker a Worker Deployment Version, whose
             build id must name one code: a reload would run other code under it.
         ValueError: None of the ``watch`` paths exists.
+        ImportError: ``watchfiles`` is not installed (the ``reload`` extra).
     """
-    import watchfiles  # noqa: PLC0415 - an extra for development, loaded when used.
-
     _refuse_production(settings)
+    try:
+        import watchfiles  # noqa: PLC0415 - an extra for development, loaded when used.
+    except ImportError as error:
+        msg = "run_with_reload needs watchfiles: install shadow-sdk[reload]"
+        raise ImportError(msg) from error
     paths = [Path(path) for path in watch]
     existing = [path for path in paths if path.exists()]
     if not existing:
@@ -80,11 +84,11 @@ async def run_with_reload(
     for signum in _STOP_SIGNALS:
         loop.add_signal_handler(signum, _request_stop, stop, signum)
     child = _Child.start(command, env)
-    logger.info("reload: watching %s", ", ".join(map(str, existing)))
+    logger.info("watching %s", ", ".join(map(str, existing)))
     try:
         async for changes in watchfiles.awatch(*existing, stop_event=stop):
             changed = sorted({Path(path).name for _, path in changes})
-            logger.info("reload: %s changed, stopping the worker", ", ".join(changed))
+            logger.info("%s changed, stopping the worker", ", ".join(changed))
             await child.stop(stop_timeout)
             child = _Child.start(command, env)
     finally:
@@ -105,13 +109,13 @@ def _refuse_production(settings: ShadowSettings) -> None:
         )
     if settings.temporal_tls or settings.api_key() is not None:
         logger.warning(
-            "reload: this worker connects with TLS or an API key, as to a shared cluster; "
+            "this worker connects with TLS or an API key, as to a shared cluster; "
             "--reload is meant for a development server"
         )
 
 
 def _request_stop(stop: asyncio.Event, signum: signal.Signals) -> None:
-    logger.info("reload: received %s, stopping", signum.name)
+    logger.info("received %s, stopping", signum.name)
     stop.set()
 
 
@@ -127,12 +131,12 @@ class _Child:
         process = subprocess.Popen(
             list(command), env=None if env is None else dict(env), process_group=0
         )
-        logger.info("reload: worker started (pid %d)", process.pid)
+        logger.info("worker started (pid %d)", process.pid)
         return cls(process)
 
     async def _report_exit(self) -> None:
         status = await asyncio.to_thread(self.process.wait)
-        logger.warning("reload: worker exited with status %d; waiting for a change", status)
+        logger.warning("worker exited with status %d; waiting for a change", status)
 
     async def stop(self, grace: timedelta) -> int:
         """SIGTERM, wait for the drain, SIGKILL past ``grace``; the exit status."""
@@ -142,10 +146,10 @@ class _Child:
             try:
                 await asyncio.to_thread(self.process.wait, grace.total_seconds())
             except subprocess.TimeoutExpired:
-                logger.warning("reload: worker still draining after %s, killing it", grace)
+                logger.warning("worker still draining after %s, killing it", grace)
                 self.process.kill()
                 await asyncio.to_thread(self.process.wait)
-            logger.info("reload: worker stopped with status %d", self.process.returncode)
+            logger.info("worker stopped with status %d", self.process.returncode)
         with contextlib.suppress(asyncio.CancelledError):
             await self.watcher
         return self.process.returncode
