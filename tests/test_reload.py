@@ -18,7 +18,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from shadow_sdk import SettingsError, ShadowSettings, run_with_reload
-from shadow_sdk.testing import WorkerProcess
+from shadow_sdk.testing import WorkerProcess, free_port
 
 SERVICE = Path(__file__).parent / "helpers" / "reloading_service"
 
@@ -95,6 +95,38 @@ async def test_a_change_drains_the_running_worker_then_runs_the_new_code(
     assert "activities.py changed, stopping the worker" in supervisor.output
     assert supervisor.output.count("worker stopping") == 2
     assert code == 0, supervisor.output
+
+
+async def test_a_worker_for_a_shared_cluster_reloads_with_a_warning(tmp_path: Path) -> None:
+    """TLS (or an API key) suggests a cluster others use: it reloads, but says so."""
+    shutil.copytree(SERVICE, tmp_path / "reloading_service")
+    env = {
+        **os.environ,
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(tmp_path),
+        # Nothing listens there: the worker waits for Temporal until it is stopped.
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "TEMPORAL_TASK_QUEUE": "reload-warning",
+        "TEMPORAL_TLS": "true",
+    }
+    supervisor = WorkerProcess(
+        [sys.executable, "-m", "reloading_service", "--reload"], env, name="reloading worker"
+    )
+    children: list[int] = []
+    try:
+        await asyncio.to_thread(supervisor.start, until="watching")
+        children += map(int, re.findall(r"worker started \(pid (\d+)\)", supervisor.output))
+        supervisor.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(supervisor.wait)
+    finally:
+        for pid in set(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if supervisor.returncode is None:
+            supervisor.kill()
+
+    assert "connects with TLS or an API key" in supervisor.output
+    assert "received SIGTERM, stopping" in supervisor.output
 
 
 async def test_a_versioned_worker_refuses_to_reload(tmp_path: Path) -> None:
