@@ -31,6 +31,7 @@ from shadow_sdk._exceptions import (
 )
 from shadow_sdk._plugin import ShadowPlugin
 from shadow_sdk._process import run_and_exit
+from shadow_sdk._reload import run_with_reload
 from shadow_sdk._settings import Seconds, ShadowSettings
 from shadow_sdk._worker import ShadowWorker, run_worker
 
@@ -61,5 +62,6 @@ __all__ = [
     "__version__",
     "connect",
     "run_and_exit",
+    "run_with_reload",
     "run_worker",
 ]

@@ -18,6 +18,7 @@ from shadow_sdk._settings import LEGACY_VARIABLES
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS_PAGE = ROOT / "docs" / "settings.md"
+MIGRATING_PAGE = ROOT / "docs" / "migrating.md"
 
 # `NAME`, or `PREFIX_<NAME>` for a setting read from a family of variables.
 VARIABLE = re.compile(r"`([A-Z][A-Z0-9_]*?)(?:_<[A-Z]+>)?`")
@@ -40,6 +41,18 @@ def documented_variables() -> set[str]:
         if line.startswith("|"):
             documented.update(VARIABLE.findall(line.split("|")[1]))
     return documented
+
+
+def replacements(page: Path) -> dict[str, set[str]]:
+    """Each refused variable named in the first column of ``page``'s tables, and the
+    variables the second column names beside it (but the variable itself)."""
+    found: dict[str, set[str]] = {}
+    for line in page.read_text().splitlines():
+        cells = line.split("|")
+        if line.startswith("|") and len(cells) > 2:
+            for old in set(VARIABLE.findall(cells[1])) & set(LEGACY_VARIABLES):
+                found[old] = set(VARIABLE.findall(cells[2])) - {old}
+    return found
 
 
 def public_packages() -> list[str]:
@@ -70,6 +83,14 @@ def test_settings_page_names_every_refused_variable() -> None:
     missing = set(LEGACY_VARIABLES) - documented_variables()
 
     assert not missing, f"docs/settings.md does not say what to set instead of {sorted(missing)}"
+
+
+def test_the_migration_guide_agrees_with_the_settings_page() -> None:
+    """docs/migrating.md names every refused variable, each with what settings.md sets instead."""
+    expected = replacements(SETTINGS_PAGE)
+
+    assert set(expected) == set(LEGACY_VARIABLES)
+    assert replacements(MIGRATING_PAGE) == expected
 
 
 def test_the_settings_are_found_where_the_model_declares_them() -> None:

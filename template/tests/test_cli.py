@@ -44,6 +44,19 @@ async def test_invalid_settings_stop_the_command_with_their_names(
     assert "TEMPORAL_ADDRESS='no-port': expected host:port" in stderr
 
 
+async def test_reload_refuses_a_versioned_worker(cli: Cli, service_env: dict[str, str]) -> None:
+    """`worker --reload` is for development: a build id must not name changing code."""
+    env = {
+        **service_env,
+        "TEMPORAL_DEPLOYMENT_NAME": "reload-test",
+        "TEMPORAL_WORKER_BUILD_ID": "b1",
+    }
+    code, _, stderr = await cli("worker", "--reload", env=env)
+
+    assert code == 2
+    assert "TEMPORAL_DEPLOYMENT_NAME: a versioned worker cannot reload" in stderr
+
+
 async def test_list_selects_workflows_by_type_status_and_time_without_keys(
     cli: Cli, service_env: dict[str, str], service_client: Client, task_queue: str
 ) -> None:

@@ -328,6 +328,7 @@ def test_optional_services_follow_their_answers(stack: Stack) -> None:
     assert ("codec-server" in stack.services) is answers["encryption"]
     assert ("prometheus" in stack.services) is answers["metrics"]
     assert ("grafana" in stack.services) is answers["metrics"]
+    assert ("alertmanager" in stack.services) is answers["metrics"]
     assert ("jaeger" in stack.services) is answers["tracing"]
     assert ("OTEL_EXPORTER_OTLP_ENDPOINT" in worker) is answers["tracing"]
     assert ("CODEC_KEYS" in worker) is answers["encryption"]
