@@ -19,6 +19,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from shadow_sdk._payload_converter import PydanticPayloadConverter
+from shadow_sdk._runner_wrappers import ContextCachingRunner
 from shadow_sdk._unversioned import UnversionedRunner
 from shadow_sdk.auth import AuthInterceptor
 from shadow_sdk.codec import EncryptionCodec
@@ -160,14 +161,23 @@ class ShadowPlugin(temporalio.plugin.SimplePlugin):
         The server refuses a workflow task completed with a versioning behavior by a
         worker that is not versioned, so without this a workflow that declares one
         could never run on an unversioned worker (``shadow_sdk._unversioned`` says more).
+        Every worker's workflow instances answer the data converter's context questions
+        once per command (``shadow_sdk._runner_wrappers``).
         """
         config = super().configure_worker(config)
         deployment = config.get("deployment_config")
-        if deployment is None or not deployment.use_worker_versioning:
-            sandboxed = config.get("workflow_runner") or SandboxedWorkflowRunner()
-            unsandboxed = config.get("unsandboxed_workflow_runner") or UnsandboxedWorkflowRunner()
-            config["workflow_runner"] = UnversionedRunner.around(sandboxed)
-            config["unsandboxed_workflow_runner"] = UnversionedRunner.around(unsandboxed)
+        versioned = deployment is not None and deployment.use_worker_versioning
+
+        def wrapped(runner: temporalio.worker.WorkflowRunner) -> temporalio.worker.WorkflowRunner:
+            cached = ContextCachingRunner.around(runner)
+            return cached if versioned else UnversionedRunner.around(cached)
+
+        config["workflow_runner"] = wrapped(
+            config.get("workflow_runner") or SandboxedWorkflowRunner()
+        )
+        config["unsandboxed_workflow_runner"] = wrapped(
+            config.get("unsandboxed_workflow_runner") or UnsandboxedWorkflowRunner()
+        )
         return config
 
     async def connect_service_client(

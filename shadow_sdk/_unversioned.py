@@ -13,73 +13,29 @@ expects of it, and change nothing else.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import temporalio.worker
+from shadow_sdk._runner_wrappers import WrappedInstance, WrappingRunner
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    import temporalio.converter
-    import temporalio.workflow
+    import temporalio.worker
     from temporalio.bridge.proto.workflow_activation import WorkflowActivation
     from temporalio.bridge.proto.workflow_completion import WorkflowActivationCompletion
 
 
-# The base classes' signatures name private temporalio types (a workflow's definition, a
-# command's info); they are passed through untouched, as Any.
-
-
-class UnversionedRunner(temporalio.worker.WorkflowRunner):
+class UnversionedRunner(WrappingRunner):
     """Runs workflows with ``runner``, without reporting their versioning behavior."""
 
-    def __init__(self, runner: temporalio.worker.WorkflowRunner) -> None:
-        self.runner = runner
-
-    @classmethod
-    def around(cls, runner: temporalio.worker.WorkflowRunner) -> UnversionedRunner:
-        """``runner`` wrapped, unless it is wrapped already."""
-        return runner if isinstance(runner, cls) else cls(runner)
-
-    def prepare_workflow(self, defn: Any) -> None:
-        """See base class."""
-        self.runner.prepare_workflow(defn)
-
-    def create_instance(
-        self, det: temporalio.worker.WorkflowInstanceDetails
+    def wrap(
+        self, instance: temporalio.worker.WorkflowInstance
     ) -> temporalio.worker.WorkflowInstance:
         """See base class."""
-        return _UnversionedInstance(self.runner.create_instance(det))
-
-    def set_worker_level_failure_exception_types(
-        self, types: Sequence[type[BaseException]]
-    ) -> None:
-        """See base class."""
-        self.runner.set_worker_level_failure_exception_types(types)
+        return _UnversionedInstance(instance)
 
 
-class _UnversionedInstance(temporalio.worker.WorkflowInstance):
-    def __init__(self, instance: temporalio.worker.WorkflowInstance) -> None:
-        self.instance = instance
-
+class _UnversionedInstance(WrappedInstance):
     def activate(self, act: WorkflowActivation) -> WorkflowActivationCompletion:
         completion = self.instance.activate(act)
         if completion.HasField("successful"):
             completion.successful.ClearField("versioning_behavior")
         return completion
-
-    def get_serialization_context(
-        self, command_info: Any
-    ) -> temporalio.converter.SerializationContext | None:
-        return self.instance.get_serialization_context(command_info)
-
-    def get_external_store_context(
-        self, command_info: Any
-    ) -> temporalio.converter.StorageDriverStoreContext:
-        return self.instance.get_external_store_context(command_info)
-
-    def get_info(self) -> temporalio.workflow.Info:
-        return self.instance.get_info()
-
-    def get_thread_id(self) -> int | None:
-        return self.instance.get_thread_id()

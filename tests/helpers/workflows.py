@@ -314,3 +314,26 @@ class SquaresWorkflow:
             )
             for index in range(steps)
         ]
+
+
+@activity.defn
+async def echo(text: str) -> str:
+    """``text``, unchanged."""
+    return text
+
+
+@workflow.defn
+class PairWorkflow:
+    """Schedules two activities in one workflow task, then returns both results."""
+
+    @workflow.run
+    async def run(self, text: str) -> list[str]:
+        """Echo ``text`` as activity ``first`` and ``text!`` as activity ``second``."""
+        timeout = timedelta(seconds=30)
+        first = workflow.execute_activity(
+            echo, text, activity_id="first", start_to_close_timeout=timeout
+        )
+        second = workflow.execute_activity(
+            echo, f"{text}!", activity_id="second", start_to_close_timeout=timeout
+        )
+        return list(await asyncio.gather(first, second))
