@@ -167,7 +167,10 @@ def test_image_runs_the_console_script_as_a_fixed_non_root_user(service: Service
 
 
 def test_image_builds_from_the_lock_without_development_tools(service: Service) -> None:
-    """uv installs the locked runtime dependencies; the final stage takes only the venv."""
+    """uv installs the locked runtime dependencies; the final stage takes only the venv.
+
+    With a database it takes pyproject.toml too: Alembic's configuration, nothing else.
+    """
     syncs = [a for keyword, a in service.dockerfile() if keyword == "RUN" and "uv sync" in a]
     final = service.final_stage()
     copies = [arguments for keyword, arguments in final if keyword == "COPY"]
@@ -179,7 +182,11 @@ def test_image_builds_from_the_lock_without_development_tools(service: Service) 
         assert "--mount=type=cache,target=/root/.cache/uv" in sync
     assert [keyword for keyword, _ in final].count("RUN") == 1
     assert "uv" not in service.instruction("RUN")
-    assert copies == ["--from=build /app/.venv /app/.venv"]
+    alembic = ["--from=build /app/pyproject.toml /app/pyproject.toml"]
+    assert copies == [
+        "--from=build /app/.venv /app/.venv",
+        *(alembic if service.answers["database"] else []),
+    ]
 
 
 @pytest.mark.parametrize(
