@@ -4,7 +4,8 @@ The pytest fixtures live in :mod:`shadow_sdk.testing.pytest_plugin`, which pytes
 loads by itself once ``shadow-sdk[testing]`` is installed. What they build on is
 here, for tests and tools that do not use pytest: Temporal servers, a service's
 worker and command line as processes, its ``/metrics`` read as Prometheus reads it,
-throwaway keys and tokens, and a clock that moves only when a test moves it.
+throwaway keys and tokens, Redis and PostgreSQL servers, and a clock that moves only
+when a test moves it.
 """
 
 from shadow_sdk.testing._callers import connect_caller
@@ -19,6 +20,7 @@ from shadow_sdk.testing._environments import (
 )
 from shadow_sdk.testing._fixture_types import Cli, ConnectAs, EnvAs, StartWorker
 from shadow_sdk.testing._ops import OpsClient
+from shadow_sdk.testing._postgres import POSTGRESQL_PACKAGE, PostgresServer, find_postgres_bindir
 from shadow_sdk.testing._processes import (
     BackgroundProcess,
     CommandResult,
@@ -33,6 +35,7 @@ from shadow_sdk.testing._redis import REDIS_SERVER, RedisServer, find_redis_serv
 from shadow_sdk.testing._scrape import Scrape
 
 __all__ = [
+    "POSTGRESQL_PACKAGE",
     "REDIS_SERVER",
     "TEMPORAL_CLI",
     "TEMPORAL_TEST_SERVER",
@@ -45,6 +48,7 @@ __all__ = [
     "EnvAs",
     "FakeClock",
     "OpsClient",
+    "PostgresServer",
     "ProcessExited",
     "RedisServer",
     "Scrape",
@@ -53,6 +57,7 @@ __all__ = [
     "accepts_connections",
     "connect_caller",
     "find_binary",
+    "find_postgres_bindir",
     "find_redis_server",
     "free_port",
     "run_command",

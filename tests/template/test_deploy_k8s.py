@@ -52,6 +52,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "encryption-only": {"authorization": False},
     "authorization-only": {"encryption": False},
     "unscraped": {"metrics": False, "tracing": False},
+    "database": {"database": True},
 }
 # Settings whose values are secrets: they come from mounted files, never from manifests.
 SECRET_SETTINGS = {
@@ -184,6 +185,7 @@ class Service:
     encryption: bool
     authorization: bool
     metrics: bool
+    database: bool
 
     @property
     def k8s(self) -> Path:
@@ -200,6 +202,7 @@ def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         answers["encryption"],
         answers["authorization"],
         answers["metrics"],
+        answers["database"],
     )
 
 
@@ -284,11 +287,20 @@ def environment(resources: list[dict[str, Any]]) -> dict[str, str]:
     (source,) = container["envFrom"]
     config = one(resources, "ConfigMap")
     assert source["configMapRef"]["name"] == config["metadata"]["name"]
-    own = container.get("env", [])
+    # DATABASE_URL, read once at start-up, is the one variable taken from a Secret.
+    own = [item for item in container.get("env", []) if database_url_reference(item) is None]
     # Secrets reach the worker as mounted files, which can be rotated; never as variables.
     assert all("value" in item for item in own), own
     data: dict[str, str] = config["data"]
     return data | {item["name"]: item["value"] for item in own}
+
+
+def database_url_reference(item: dict[str, Any]) -> dict[str, Any] | None:
+    """``item`` when it is DATABASE_URL taken by reference from the database's Secret."""
+    reference = item.get("valueFrom", {}).get("secretKeyRef", {})
+    if item.get("name") == "DATABASE_URL" and reference.get("key") == "url":
+        return item
+    return None
 
 
 def validate(manifests: Path, count: int) -> None:
@@ -601,9 +613,9 @@ def test_worker_runs_unprivileged_on_a_read_only_filesystem(
 
 @pytest.mark.parametrize("build", BUILDS)
 def test_network_policy_admits_scrapes_and_needed_egress_only(
-    build: str, builds: dict[str, list[dict[str, Any]]]
+    build: str, service: Service, builds: dict[str, list[dict[str, Any]]]
 ) -> None:
-    """Ingress to the metrics port only; egress to DNS, Temporal's port and OTLP/HTTP."""
+    """Ingress to the metrics port only; egress to DNS, Temporal, OTLP/HTTP (and PostgreSQL)."""
     resources = builds[build]
     policy = one(resources, "NetworkPolicy")["spec"]
     (ingress,) = policy["ingress"]
@@ -614,7 +626,8 @@ def test_network_policy_admits_scrapes_and_needed_egress_only(
 
     assert policy["policyTypes"] == ["Ingress", "Egress"]
     assert ingress["ports"] == [{"port": "metrics", "protocol": "TCP"}]
-    assert egress == {(53, "UDP"), (53, "TCP"), (temporal_port, "TCP"), (4318, "TCP")}
+    database = {(5432, "TCP")} if service.database else set()
+    assert egress == {(53, "UDP"), (53, "TCP"), (temporal_port, "TCP"), (4318, "TCP")} | database
 
 
 def test_overlays_size_dev_small_and_prod_safe(builds: dict[str, list[dict[str, Any]]]) -> None:
@@ -705,3 +718,51 @@ def test_worker_controller_route_runs_the_same_pods(
     ramps = [step["rampPercentage"] for step in rollout.get("steps", [])]
     assert ramps == sorted(set(ramps))
     assert (rollout["strategy"] == "Progressive") is bool(ramps)
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_the_database_url_comes_from_its_secret_by_reference(
+    build: str, service: Service, builds: dict[str, list[dict[str, Any]]]
+) -> None:
+    """With a database, DATABASE_URL is a secretKeyRef, in no ConfigMap; without, it is absent."""
+    resources = builds[build]
+    env = worker_container(resources).get("env", [])
+    references = [item for item in env if item["name"] == "DATABASE_URL"]
+
+    assert "DATABASE_URL" not in one(resources, "ConfigMap")["data"]
+    if service.database:
+        assert references == [
+            {
+                "name": "DATABASE_URL",
+                "valueFrom": {"secretKeyRef": {"name": f"{service.slug}-database", "key": "url"}},
+            }
+        ]
+    else:
+        assert references == []
+    # Migrations never run as a worker starts.
+    assert "initContainers" not in pod_template(resources)["spec"]
+
+
+def test_migrations_run_as_a_job_of_the_release_image(service: Service, tmp_path: Path) -> None:
+    """migrate/ builds one valid Job: alembic upgrade head, unprivileged, on the prod image."""
+    migrate = service.k8s / "migrate"
+    if not service.database:
+        assert not migrate.exists()
+        return
+    resources = kustomize_build(migrate)
+    job = one(resources, "Job")
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    prod = kustomize_build(service.k8s / "overlays" / "prod")
+    manifests = tmp_path / "job.yaml"
+    manifests.write_text(yaml.safe_dump_all(resources))
+
+    validate(manifests, 1)
+    assert len(resources) == 1
+    assert job["metadata"]["namespace"] == service.slug
+    assert container["command"] == ["alembic", "upgrade", "head"]
+    assert container["image"] == worker_container(prod)["image"]
+    assert [database_url_reference(item) for item in container["env"]] == container["env"]
+    assert pod["restartPolicy"] == "Never"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True

@@ -452,3 +452,51 @@ def test_env_example_documents_every_setting(tmp_path: Path) -> None:
     # TEMPORAL_GRPC_META is a prefix: one variable per header.
     documented |= {name.rpartition("_X_")[0] for name in documented if "_META_" in name}
     assert {name.upper() for name in ShadowSettings.model_fields} <= documented
+
+
+DATABASE_FILES = {
+    "src/example_worker/database.py",
+    "src/example_worker/ledger/part.py",
+    "src/example_worker/ledger/activities.py",
+    "src/example_worker/ledger/tables.py",
+    "src/example_worker/migrations/env.py",
+    "src/example_worker/migrations/script.py.mako",
+    "src/example_worker/migrations/versions/0001_ledger_entries.py",
+    "tests/ledger/conftest.py",
+    "tests/ledger/test_activities.py",
+    "tests/ledger/test_workflow.py",
+    "tests/ledger/test_cli.py",
+    "tests/replay/histories/ledger.json",
+    "tests/replay/scenarios/ledger.py",
+}
+
+
+@pytest.mark.parametrize("examples", [["scheduled"], EXAMPLES], ids=["one-example", "all"])
+def test_the_database_answer_brings_the_ledger_and_nothing_without_it(
+    tmp_path: Path, examples: list[str]
+) -> None:
+    """Off by default; on, the ledger, its migrations, settings, dependencies, CI and docs."""
+    off = render(tmp_path / "off", examples=examples)
+    on = render(tmp_path / "on", examples=examples, database=True)
+
+    assert files(on) >= DATABASE_FILES
+    assert files(off).isdisjoint(DATABASE_FILES)
+    assert not any(name.startswith("tests/ledger/") for name in files(off))
+    for service, database in ((off, False), (on, True)):
+        examples_py = (service / "src/example_worker/examples.py").read_text()
+        settings = (service / "src/example_worker/settings.py").read_text()
+        pyproject = tomllib.loads((service / "pyproject.toml").read_text())
+        requirements = " ".join(pyproject["project"]["dependencies"])
+        ci = (service / ".github/workflows/ci.yml").read_text()
+        env = (service / ".env.example").read_text()
+        assert ("from example_worker.ledger.part import PART as LEDGER" in examples_py) is database
+        assert ("database_url: DatabaseUrl | None = None" in settings) is database
+        assert all(
+            (name in requirements) is database for name in ("sqlalchemy", "psycopg", "alembic")
+        )
+        assert ("alembic" in pyproject["tool"]) is database
+        assert ("redis-server postgresql" in ci) is database
+        assert ("\n# DATABASE_URL=postgresql://" in env) is database
+        assert ("## Database" in (service / "docs/guide.md").read_text()) is database
+    answers = yaml.safe_load((off / ".copier-answers.yml").read_text())
+    assert answers["database"] is False
