@@ -3,8 +3,9 @@
 The pytest fixtures live in :mod:`shadow_sdk.testing.pytest_plugin`, which pytest
 loads by itself once ``shadow-sdk[testing]`` is installed. What they build on is
 here, for tests and tools that do not use pytest: Temporal servers, a service's
-worker and command line as processes, its ``/metrics`` read as Prometheus reads it,
-throwaway keys and tokens, and a clock that moves only when a test moves it.
+worker and command line as processes (or forked from a server that imported the
+service once), its ``/metrics`` read as Prometheus reads it, throwaway keys and
+tokens, and a clock that moves only when a test moves it.
 """
 
 from shadow_sdk.testing._callers import connect_caller
@@ -18,6 +19,7 @@ from shadow_sdk.testing._environments import (
     start_time_skipping,
 )
 from shadow_sdk.testing._fixture_types import Cli, ConnectAs, EnvAs, StartWorker
+from shadow_sdk.testing._fork_server import ForkedProcess, ForkServer
 from shadow_sdk.testing._ops import OpsClient
 from shadow_sdk.testing._processes import (
     BackgroundProcess,
@@ -44,6 +46,8 @@ __all__ = [
     "DevServer",
     "EnvAs",
     "FakeClock",
+    "ForkServer",
+    "ForkedProcess",
     "OpsClient",
     "ProcessExited",
     "RedisServer",

@@ -72,6 +72,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(worker, start_worker, cli)",
         default="",
     )
+    parser.addini(
+        "shadow_service_fork",
+        type="bool",
+        help="fork the service's processes from one that imported it already (default), "
+        "rather than start each with `python -m`",
+        default=True,
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
