@@ -71,6 +71,15 @@ def _preload(module: str) -> None:
         for name in names:
             with contextlib.suppress(Exception):
                 importlib.import_module(name)
+    # A temporalio worker given no build id hashes the code of every loaded module, which
+    # compiles each one again where no bytecode was written (PYTHONDONTWRITEBYTECODE):
+    # about a second per worker. It memoizes the hash: computed here, from the modules the
+    # program imports at its top level, each forked worker finds it and reports it.
+    worker = sys.modules.get("temporalio.worker._worker")
+    build_id = getattr(worker, "load_default_build_id", None)
+    if callable(build_id):
+        with contextlib.suppress(Exception):
+            build_id()
 
 
 def _run_child(module: str, request: dict[str, object], fds: list[int]) -> None:
