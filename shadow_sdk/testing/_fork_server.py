@@ -160,8 +160,9 @@ class ForkServer:
         self.module = module
         self.prefix = [sys.executable, "-m", module]
         self._directory = tempfile.TemporaryDirectory(prefix="shadow-fork-")
-        self._socket = str(Path(self._directory.name) / "socket")
-        command = [sys.executable, "-c", _SERVER_SOURCE.read_text(), self._socket, module]
+        self.socket = str(Path(self._directory.name) / "socket")
+        """The Unix socket it listens on, in a directory of its own removed by ``stop()``."""
+        command = [sys.executable, "-c", _SERVER_SOURCE.read_text(), self.socket, module]
         self._server = BackgroundProcess(command, env, name=f"fork server of {module}")
 
     @staticmethod
@@ -170,8 +171,12 @@ class ForkServer:
         return hasattr(os, "fork") and hasattr(socket, "AF_UNIX") and hasattr(socket, "send_fds")
 
     def start(self, timeout: float = 60) -> Self:
-        """Start the server and wait until it imported the program."""
-        self._server.start(timeout, until=_READY)
+        """Start the server and wait until it imported the program; stopped if it fails."""
+        try:
+            self._server.start(timeout, until=_READY)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
@@ -212,7 +217,7 @@ class ForkServer:
         connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             with open(os.devnull, "rb") as devnull:
-                connection.connect(self._socket)
+                connection.connect(self.socket)
                 fds = [devnull.fileno(), out_write, out_write if err_write is None else err_write]
                 socket.send_fds(connection, [HEADER.pack(len(request))], fds)
                 connection.sendall(request)

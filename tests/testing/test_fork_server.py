@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from shadow_sdk.testing import BackgroundProcess, ForkServer
+from shadow_sdk.testing import BackgroundProcess, ForkServer, ProcessExited
 
 pytestmark = pytest.mark.skipif(not ForkServer.supported(), reason="needs fork and Unix sockets")
 
@@ -151,3 +151,14 @@ def test_another_program_is_refused(server: ForkServer, base_env: dict[str, str]
         server.spawn(other, base_env)
     process = BackgroundProcess(other, base_env, fork_server=server).start()
     assert process.wait() == 0
+
+
+def test_a_program_that_cannot_be_imported_fails_the_start_with_why(
+    base_env: dict[str, str],
+) -> None:
+    """The server's traceback is the error, and nothing of it is left behind."""
+    server = ForkServer("no_such_program", base_env)
+
+    with pytest.raises(ProcessExited, match="No module named 'no_such_program'"):
+        server.start()
+    assert not Path(server.socket).parent.exists()
