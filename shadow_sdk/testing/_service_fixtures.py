@@ -108,9 +108,11 @@ def service_fork_server(
     Each run is still a process of its own; it only starts with the service's modules
     imported (see :class:`~shadow_sdk.testing.ForkServer`). ``None``, and every run a
     fresh ``python -m``, with ``shadow_service_fork = false`` in the pytest
-    configuration or where the platform cannot fork.
+    configuration, where the platform cannot fork, or when ``service_command`` was
+    overridden with something other than ``python -m <package>``.
     """
-    if not pytestconfig.getini("shadow_service_fork") or not ForkServer.supported():
+    runs_module = len(service_command) == 3 and service_command[:2] == [sys.executable, "-m"]
+    if not (pytestconfig.getini("shadow_service_fork") and runs_module and ForkServer.supported()):
         yield None
         return
     with ForkServer(service_command[-1], service_env) as server:
@@ -180,7 +182,7 @@ def cli(
 
     async def run(*args: str, env: dict[str, str] | None = None) -> CommandResult:
         command, environment = [*service_command, *args], service_env if env is None else env
-        if service_fork_server is None:
+        if service_fork_server is None or not service_fork_server.serves(command):
             return await run_command(command, env=environment)
         return CommandResult(*await service_fork_server.run(command, environment))
 
