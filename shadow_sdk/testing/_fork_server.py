@@ -29,6 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self, cast
 
+from shadow_sdk._duration import Duration, to_timedelta
 from shadow_sdk.testing._fork_server_main import ANSWER, HEADER
 from shadow_sdk.testing._processes import BackgroundProcess
 
@@ -86,12 +87,14 @@ class ForkedProcess:
         finally:
             self._lock.release()
 
-    def wait(self, timeout: float | None = None) -> int:
-        """Wait up to ``timeout`` seconds for it to end; its exit status.
+    def wait(self, timeout: Duration | None = None) -> int:
+        """Wait up to ``timeout`` (seconds or a ``timedelta``) for it to end; its exit status.
 
         Raises:
             subprocess.TimeoutExpired: It still runs after ``timeout``.
         """
+        if timeout is not None:
+            timeout = to_timedelta(timeout, "timeout", non_negative=True).total_seconds()
         with self._lock:
             if self.returncode is not None:
                 return self.returncode
@@ -170,7 +173,7 @@ class ForkServer:
         """Whether this platform can fork and pass descriptors over Unix sockets."""
         return hasattr(os, "fork") and hasattr(socket, "AF_UNIX") and hasattr(socket, "send_fds")
 
-    def start(self, timeout: float = 60) -> Self:
+    def start(self, timeout: Duration = 60) -> Self:
         """Start the server and wait until it imported the program; stopped if it fails."""
         try:
             self._server.start(timeout, until=_READY)
