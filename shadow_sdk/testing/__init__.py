@@ -3,9 +3,9 @@
 The pytest fixtures live in :mod:`shadow_sdk.testing.pytest_plugin`, which pytest
 loads by itself once ``shadow-sdk[testing]`` is installed. What they build on is
 here, for tests and tools that do not use pytest: Temporal servers, a service's
-worker and command line as processes, its ``/metrics`` read as Prometheus reads it,
-throwaway keys and tokens, Redis and PostgreSQL servers, and a clock that moves only
-when a test moves it.
+worker and command line as processes (or forked from a server that imported the
+service once), its ``/metrics`` read as Prometheus reads it, throwaway keys and
+tokens, Redis and PostgreSQL servers, and a clock that moves only when a test moves it.
 """
 
 from shadow_sdk.testing._callers import connect_caller
@@ -19,6 +19,7 @@ from shadow_sdk.testing._environments import (
     start_time_skipping,
 )
 from shadow_sdk.testing._fixture_types import Cli, ConnectAs, EnvAs, StartWorker
+from shadow_sdk.testing._fork_server import ForkedProcess, ForkServer
 from shadow_sdk.testing._ops import OpsClient
 from shadow_sdk.testing._postgres import POSTGRESQL_PACKAGE, PostgresServer, find_postgres_bindir
 from shadow_sdk.testing._processes import (
@@ -47,6 +48,8 @@ __all__ = [
     "DevServer",
     "EnvAs",
     "FakeClock",
+    "ForkServer",
+    "ForkedProcess",
     "OpsClient",
     "PostgresServer",
     "ProcessExited",

@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import NamedTuple, Self
+from typing import TYPE_CHECKING, NamedTuple, Self, TypeAlias
 
 import aiohttp
 
@@ -26,6 +26,9 @@ from shadow_sdk._duration import Duration, to_timedelta
 from shadow_sdk.testing._environments import TEMPORAL_CLI, find_binary
 from shadow_sdk.testing._ops import OpsClient, read
 from shadow_sdk.testing._scrape import Scrape
+
+if TYPE_CHECKING:  # _fork_server builds on this module.
+    from shadow_sdk.testing._fork_server import ForkedProcess, ForkServer
 
 POLLING = "worker polling"
 """What a shadow_sdk worker logs once the server accepted its polls."""
@@ -87,10 +90,14 @@ async def run_command(
     return CommandResult(await process.wait(), stdout.decode(), stderr.decode())
 
 
+Popen: TypeAlias = "subprocess.Popen[bytes] | ForkedProcess"
+"""A process a test started: directly, or forked by a :class:`ForkServer`."""
+
+
 class _Output:
     """A process's merged stdout and stderr, read line by line as it comes."""
 
-    def __init__(self, process: subprocess.Popen[bytes], log: Path | None) -> None:
+    def __init__(self, process: Popen, log: Path | None) -> None:
         if process.stdout is None:
             raise ValueError("the process's stdout is not a pipe")
         self._stream = process.stdout
@@ -138,9 +145,6 @@ class _Output:
         self._stream.close()
 
 
-Popen = subprocess.Popen[bytes]
-
-
 class BackgroundProcess:
     """A long-running process of a test or a script: a server, a worker, a codec server.
 
@@ -154,6 +158,8 @@ class BackgroundProcess:
         env: Its environment; this process's when not given.
         log: A file that receives its output, emptied first.
         name: What messages call it; the program's name when not given.
+        fork_server: Fork it from this server, which imported its program already,
+            when ``command`` runs that program; started as usual otherwise.
     """
 
     def __init__(
@@ -163,8 +169,10 @@ class BackgroundProcess:
         *,
         log: Path | None = None,
         name: str | None = None,
+        fork_server: ForkServer | None = None,
     ) -> None:
         self.command = list(command)
+        self.fork_server = fork_server
         self.env = dict(os.environ if env is None else env)
         self.name = name or Path(self.command[0]).name
         self.log = log
@@ -194,14 +202,18 @@ class BackgroundProcess:
         return self._process
 
     def _spawn(self) -> Popen:
-        process = subprocess.Popen(
-            self.command,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        process: Popen
+        if self.fork_server is not None and self.fork_server.serves(self.command):
+            process = self.fork_server.spawn(self.command, self.env)
+        else:
+            process = subprocess.Popen(
+                self.command,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self._process, self._output = process, _Output(process, self.log)
         return process
 
@@ -315,6 +327,7 @@ class WorkerProcess(BackgroundProcess):
             loopback port) unless given.
         log: A file that receives its output.
         name: What its errors call it, such as ``"the worker (build 2)"``.
+        fork_server: Fork it from this server when ``command`` runs its program.
     """
 
     def __init__(
@@ -324,8 +337,9 @@ class WorkerProcess(BackgroundProcess):
         *,
         log: Path | None = None,
         name: str = "worker",
+        fork_server: ForkServer | None = None,
     ) -> None:
-        super().__init__(command, env, log=log, name=name)
+        super().__init__(command, env, log=log, name=name, fork_server=fork_server)
         self.env.setdefault("METRICS_HOST", "127.0.0.1")
         self.env.setdefault("METRICS_PORT", str(free_port()))
 

@@ -23,6 +23,7 @@ from shadow_sdk._settings import ShadowSettings
 from shadow_sdk.testing._callers import connect_caller
 from shadow_sdk.testing._credentials import Credentials
 from shadow_sdk.testing._fixture_types import Cli, ConnectAs, EnvAs, StartWorker
+from shadow_sdk.testing._fork_server import ForkServer
 from shadow_sdk.testing._isolation import settings_variables
 from shadow_sdk.testing._processes import (
     CommandResult,
@@ -99,7 +100,31 @@ def service_env(
 
 
 @pytest.fixture(scope="session")
-def worker(service_command: list[str], service_env: dict[str, str]) -> Iterator[WorkerProcess]:
+def service_fork_server(
+    pytestconfig: pytest.Config, service_command: list[str], service_env: dict[str, str]
+) -> Iterator[ForkServer | None]:
+    """A fork server of the service: its worker and command line start without import time.
+
+    Each run is still a process of its own; it only starts with the service's modules
+    imported (see :class:`~shadow_sdk.testing.ForkServer`). ``None``, and every run a
+    fresh ``python -m``, with ``shadow_service_fork = false`` in the pytest
+    configuration, where the platform cannot fork, or when ``service_command`` was
+    overridden with something other than ``python -m <package>``.
+    """
+    runs_module = len(service_command) == 3 and service_command[:2] == [sys.executable, "-m"]
+    if not (pytestconfig.getini("shadow_service_fork") and runs_module and ForkServer.supported()):
+        yield None
+        return
+    with ForkServer(service_command[-1], service_env) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def worker(
+    service_command: list[str],
+    service_env: dict[str, str],
+    service_fork_server: ForkServer | None,
+) -> Iterator[WorkerProcess]:
     """The service's worker, shared by the session's tests, polling the session's task queue.
 
     Tests start workflows of their own on it (with business ids of their own). A test
@@ -107,13 +132,17 @@ def worker(service_command: list[str], service_env: dict[str, str]) -> Iterator[
     :func:`start_worker` instead.
     """
     env = {**service_env, "METRICS_PORT": str(free_port())}
-    with WorkerProcess([*service_command, "worker"], env).start() as process:
+    command = [*service_command, "worker"]
+    with WorkerProcess(command, env, fork_server=service_fork_server).start() as process:
         yield process
 
 
 @pytest_asyncio.fixture
 async def start_worker(
-    service_command: list[str], service_env: dict[str, str], task_queue: str
+    service_command: list[str],
+    service_env: dict[str, str],
+    service_fork_server: ForkServer | None,
+    task_queue: str,
 ) -> AsyncIterator[StartWorker]:
     """A way to start workers of the test's own.
 
@@ -128,6 +157,7 @@ async def start_worker(
         process = WorkerProcess(
             [*service_command, "worker"],
             {**service_env, "TEMPORAL_TASK_QUEUE": task_queue, **env},
+            fork_server=service_fork_server,
         )
         started.append(process)
         return await asyncio.to_thread(process.start)
@@ -139,7 +169,11 @@ async def start_worker(
 
 
 @pytest.fixture
-def cli(service_command: list[str], service_env: dict[str, str]) -> Cli:
+def cli(
+    service_command: list[str],
+    service_env: dict[str, str],
+    service_fork_server: ForkServer | None,
+) -> Cli:
     """The service's command line, run as a process.
 
     ``code, stdout, stderr = await cli("start", ...)``, in ``service_env`` (so it reaches
@@ -147,7 +181,10 @@ def cli(service_command: list[str], service_env: dict[str, str]) -> Cli:
     """
 
     async def run(*args: str, env: dict[str, str] | None = None) -> CommandResult:
-        return await run_command([*service_command, *args], env=service_env if env is None else env)
+        command, environment = [*service_command, *args], service_env if env is None else env
+        if service_fork_server is None or not service_fork_server.serves(command):
+            return await run_command(command, env=environment)
+        return CommandResult(*await service_fork_server.run(command, environment))
 
     return run
 

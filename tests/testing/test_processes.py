@@ -216,15 +216,19 @@ SERVICE = textwrap.dedent(
 )
 
 
+@pytest.mark.parametrize("fork", ["true", "false"])
 def test_the_service_fixtures_run_a_service_as_processes(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, fork: str
 ) -> None:
-    """A suite naming its service gets a shared worker, workers of its own, and its command."""
+    """A suite naming its service gets a shared worker, workers of its own, and its command.
+
+    Forked from a server that imported the service, or each started with ``python -m``.
+    """
     helpers = Path(__file__).parents[1] / "helpers"
     monkeypatch.setenv("PYTHONPATH", str(helpers))  # The service imports the test workflows.
     pytester.makeini(
         "[pytest]\nasyncio_default_fixture_loop_scope = function\nasyncio_mode = auto\n"
-        "shadow_service = toyservice\n"
+        f"shadow_service = toyservice\nshadow_service_fork = {fork}\n"
     )
     package = pytester.mkpydir("toyservice")
     (package / "__main__.py").write_text(SERVICE)
@@ -243,7 +247,8 @@ def test_the_service_fixtures_run_a_service_as_processes(
                 task_queue=env["TEMPORAL_TASK_QUEUE"],
             )
 
-        async def test_shared(worker, cli, service_env, service_client):
+        async def test_shared(worker, cli, service_env, service_client, service_fork_server):
+            assert (service_fork_server is not None) == FORK
             assert await start(service_env, service_client) == [0, 1, 4, 9]
             code, stdout, _ = await cli("hello")
             assert (code, stdout) == (0, f"hello from {service_env['TEMPORAL_TASK_QUEUE']}\\n")
@@ -253,7 +258,7 @@ def test_the_service_fixtures_run_a_service_as_processes(
             assert worker.env["TEMPORAL_TASK_QUEUE"] == task_queue
             assert await start(worker.env, service_client) == [0, 1, 4, 9]
             assert worker.get("/ready")[0] == 200
-        """
+        """.replace("FORK", fork.title())
     )
 
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--timeout=300")
