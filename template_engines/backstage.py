@@ -15,7 +15,6 @@ task with copier's message.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 import yaml
 
 from template_engines.cookiecutter_json import EXTENSION
-from template_engines.copier_questions import COPIER_YML, ROOT, Question, load
+from template_engines.copier_questions import COPIER_YML, ROOT, Question, load, write_or_check
 
 TEMPLATE_YAML = ROOT / "backstage" / "template.yaml"
 SECTIONS = {
@@ -186,23 +185,10 @@ def _repository_page() -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Write backstage/template.yaml, or with ``--check`` exit 1 when it is not current."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="fail instead of writing")
-    check = parser.parse_args(argv).check
     expected = template_yaml(load(COPIER_YML)[1])
-    current = TEMPLATE_YAML.read_text(encoding="utf-8") if TEMPLATE_YAML.exists() else ""
-    if current == expected:
-        return 0
-    if check:
-        print(
-            "backstage/template.yaml is not what copier.yml gives: run "
-            "`python -m template_engines.backstage` and commit it",
-            file=sys.stderr,
-        )
-        return 1
-    TEMPLATE_YAML.parent.mkdir(exist_ok=True)
-    TEMPLATE_YAML.write_text(expected, encoding="utf-8")
-    return 0
+    return write_or_check(
+        TEMPLATE_YAML, expected, module="template_engines.backstage", argv=argv, doc=__doc__ or ""
+    )
 
 
 if __name__ == "__main__":

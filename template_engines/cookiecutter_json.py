@@ -15,13 +15,12 @@ cookiecutter's prompts.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from template_engines.copier_questions import COPIER_YML, ROOT, Question, load
+from template_engines.copier_questions import COPIER_YML, ROOT, Question, load, write_or_check
 
 COOKIECUTTER_JSON = ROOT / "cookiecutter.json"
 EXTENSION = "template_engines.cookiecutter_bridge.CopierBridge"
@@ -83,22 +82,14 @@ def _prompt(question: Question) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Write cookiecutter.json, or with ``--check`` exit 1 when it is not current."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="fail instead of writing")
-    check = parser.parse_args(argv).check
     expected = cookiecutter_json(load(COPIER_YML)[1])
-    current = COOKIECUTTER_JSON.read_text(encoding="utf-8") if COOKIECUTTER_JSON.exists() else ""
-    if current == expected:
-        return 0
-    if check:
-        print(
-            "cookiecutter.json is not what copier.yml gives: run "
-            "`python -m template_engines.cookiecutter_json` and commit it",
-            file=sys.stderr,
-        )
-        return 1
-    COOKIECUTTER_JSON.write_text(expected, encoding="utf-8")
-    return 0
+    return write_or_check(
+        COOKIECUTTER_JSON,
+        expected,
+        module="template_engines.cookiecutter_json",
+        argv=argv,
+        doc=__doc__ or "",
+    )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ It reads ``copier.yml`` itself, so the questions are written in one place.
 
 from __future__ import annotations
 
+import argparse
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -269,3 +271,29 @@ def _git(repository: Path, *args: str) -> str | None:
     except FileNotFoundError:
         return None
     return completed.stdout.strip() or None if completed.returncode == 0 else None
+
+
+def write_or_check(
+    path: Path, expected: str, *, module: str, argv: Sequence[str] | None, doc: str
+) -> int:
+    """The command line of a file written from copier.yml: write it, or ``--check`` it.
+
+    With ``--check``, exits 1 (naming the command that writes it) when ``path`` is not
+    ``expected``; otherwise writes it.
+    """
+    parser = argparse.ArgumentParser(description=doc.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("--check", action="store_true", help="fail instead of writing")
+    check = parser.parse_args(argv).check
+    current = path.read_text(encoding="utf-8") if path.exists() else ""
+    if current == expected:
+        return 0
+    if check:
+        print(
+            f"{path.relative_to(ROOT)} is not what copier.yml gives: run "
+            f"`python -m {module}` and commit it",
+            file=sys.stderr,
+        )
+        return 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(expected, encoding="utf-8")
+    return 0
