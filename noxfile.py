@@ -247,8 +247,9 @@ def bench(session: nox.Session) -> None:
     named: ``nox -s bench -- scale --write``. Arguments that name no benchmark go to each
     benchmark run.
     """
-    # matplotlib draws the scale curve's chart.
-    session.install("-e", ".[testing,tracing,redis]", "matplotlib>=3.8")
+    session.install(
+        "-e", ".[testing,tracing,redis]", *nox.project.dependency_groups(PYPROJECT, "bench")
+    )
     benchmarks = sorted(Path("benchmarks").glob("[!_]*.py"))
     names = {path.stem for path in benchmarks}
     named = [argument for argument in session.posargs if argument in names]
