@@ -139,7 +139,7 @@ class _AnswersContext(Context):
         if key == "_copier_answers":
             return answers.copier_answers()
         if key == "_copier_conf":
-            return answers.copier_conf(the_kit.answers_file)
+            return answers.copier_conf()
         return answers.values.get(key, missing)
 
 
@@ -183,15 +183,9 @@ def finish(given: Mapping[str, Any]) -> int:
     """The post-generation hook: say what copier says after a copy."""
     environment = bridged_environment()
     answers = answers_for(given, environment)
-    the_kit = kit(_repository(given))
-    message = the_kit.settings.get("_message_after_copy")
+    message = kit(_repository(given)).settings.get("_message_after_copy")
     if message:
-        context = {
-            **answers.values,
-            "_copier_answers": answers.copier_answers(),
-            "_copier_conf": answers.copier_conf(the_kit.answers_file),
-        }
-        print(environment.from_string(message).render(context), file=sys.stderr)
+        print(environment.from_string(message).render(answers.context()), file=sys.stderr)
     return 0
 
 

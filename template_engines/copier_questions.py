@@ -73,6 +73,7 @@ class Answers:
     recorded: dict[str, Any]
     source: Source
     dst_path: str
+    answers_file: str = ".copier-answers.yml"
 
     def copier_answers(self) -> dict[str, Any]:
         """``_copier_answers`` as templates see it: answers, source and release."""
@@ -81,12 +82,20 @@ class Answers:
             extra["_commit"] = self.source.commit
         return {**extra, **self.recorded}
 
-    def copier_conf(self, answers_file: str) -> dict[str, Any]:
+    def copier_conf(self) -> dict[str, Any]:
         """The part of ``_copier_conf`` that the template and its questions read."""
         return {
-            "answers_file": answers_file,
+            "answers_file": self.answers_file,
             "dst_path": self.dst_path,
             "vcs_ref_hash": self.source.commit_hash,
+        }
+
+    def context(self) -> dict[str, Any]:
+        """What copier renders its expressions with: the answers so far, and its own."""
+        return {
+            **self.values,
+            "_copier_answers": self.copier_answers(),
+            "_copier_conf": self.copier_conf(),
         }
 
 
@@ -180,13 +189,9 @@ def resolve(
     answers before them. With ``strict`` false, stops quietly at the first default that
     needs an answer not given yet (cookiecutter asks in order).
     """
-    answers = Answers(values={}, recorded={}, source=source, dst_path=dst_path)
+    answers = Answers({}, {}, source, dst_path, answers_file)
     for question in questions:
-        context = {
-            **answers.values,
-            "_copier_answers": answers.copier_answers(),
-            "_copier_conf": answers.copier_conf(answers_file),
-        }
+        context = answers.context()
         try:
             value = _answer(question, given, context, environment)
             answers.values[question.name] = value
@@ -222,12 +227,8 @@ def problems(
             )
             continue
         if question.validator:
-            context = {
-                **answers.values,
-                "_copier_answers": answers.copier_answers(),
-                "_copier_conf": answers.copier_conf(".copier-answers.yml"),
-            }
-            message = environment.from_string(question.validator).render(context).strip()
+            validator = environment.from_string(question.validator)
+            message = validator.render(answers.context()).strip()
             if message:
                 found.append(f"Validation error for question '{question.name}': {message}")
     return found
