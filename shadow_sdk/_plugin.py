@@ -86,9 +86,10 @@ class ShadowPlugin(temporalio.plugin.SimplePlugin):
         auth: Authentication and authorization interceptor.
         metrics: Count workflows and activities.
         tracing: Record OpenTelemetry spans with the global tracer provider, which
-            must come from ``temporalio.contrib.opentelemetry.create_tracer_provider``
-            (as :class:`~shadow_sdk.observability.Observability` sets it up). Needs
-            the ``shadow-sdk[tracing]`` extra.
+            must be replay-safe: made by
+            :func:`shadow_sdk.observability.create_tracer_provider`, as
+            :class:`~shadow_sdk.observability.Observability` sets it up. Needs the
+            ``shadow-sdk[tracing]`` extra.
     """
 
     def __init__(

@@ -6,8 +6,12 @@ SDK core's and shadow_sdk's, reach one Prometheus registry, and OpenTelemetry
 tracing when an OTLP endpoint is configured. :class:`OpsServer` exposes the
 registry and the worker's probes; :class:`MetricsInterceptor` counts workflows
 and activities; :class:`PollHealth` tells from the SDK core's metrics whether a
-worker's polls reach Temporal.
+worker's polls reach Temporal. :func:`create_tracer_provider` (with the
+``shadow-sdk[tracing]`` extra) makes the replay-safe tracer provider that
+tracing needs, for processes that send spans elsewhere than OTLP.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from shadow_sdk.observability._interceptor import MetricsInterceptor
 from shadow_sdk.observability._logging import JsonFormatter, TextFormatter, configure_logging
@@ -15,6 +19,10 @@ from shadow_sdk.observability._ops_server import OpsServer, Probe, WorkerState
 from shadow_sdk.observability._polls import PollHealth
 from shadow_sdk.observability._prometheus import TemporalMetricsCollector, registry_for
 from shadow_sdk.observability._setup import Observability, create_runtime
+from shadow_sdk.observability._tracing import require_tracing
+
+if TYPE_CHECKING:
+    from shadow_sdk.observability._otel import create_tracer_provider
 
 __all__ = [
     "JsonFormatter",
@@ -28,5 +36,13 @@ __all__ = [
     "WorkerState",
     "configure_logging",
     "create_runtime",
+    "create_tracer_provider",
     "registry_for",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # OpenTelemetry is an optional extra: import it when its function is asked for.
+    if name == "create_tracer_provider":
+        return require_tracing().create_tracer_provider
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

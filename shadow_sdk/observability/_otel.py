@@ -2,17 +2,70 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import opentelemetry.trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import SERVICE_NAME, OTELResourceDetector, Resource
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Tracer
+from opentelemetry.util.types import Attributes
 from temporalio.contrib.opentelemetry import (
     OpenTelemetryInterceptor,
     ReplaySafeTracerProvider,
-    create_tracer_provider,
+)
+from temporalio.contrib.opentelemetry import (
+    create_tracer_provider as create_replay_safe_tracer_provider,
 )
 
-__all__ = ["OpenTelemetryInterceptor", "configure_tracing"]
+__all__ = ["OpenTelemetryInterceptor", "configure_tracing", "create_tracer_provider"]
+
+
+class _TracerCachingProvider(ReplaySafeTracerProvider):
+    """A replay-safe tracer provider that makes each tracer once.
+
+    temporalio's tracing interceptor asks the global provider for its tracer on
+    every call it traces, several times per workflow, and OpenTelemetry's
+    ``get_tracer`` builds an instrumentation scope and registers a warnings
+    filter each time: 20 us a call, about as much as half a span. The tracers
+    it returns are stateless wrappers of the SDK's tracers, which the SDK caches
+    by scope already, so one per scope serves every caller.
+    """
+
+    def __init__(self, provider: ReplaySafeTracerProvider) -> None:
+        # temporalio keeps the wrapped SDK provider private; this wraps the same one.
+        super().__init__(provider._tracer_provider, provider.id_generator())
+        self._tracers: dict[tuple[str, str | None, str | None], Tracer] = {}
+
+    def get_tracer(
+        self,
+        instrumenting_module_name: str,
+        instrumenting_library_version: str | None = None,
+        schema_url: str | None = None,
+        attributes: Attributes | None = None,
+    ) -> Tracer:
+        """See base class; tracers without attributes are made once per scope."""
+        if attributes:
+            return super().get_tracer(
+                instrumenting_module_name, instrumenting_library_version, schema_url, attributes
+            )
+        scope = (instrumenting_module_name, instrumenting_library_version, schema_url)
+        tracer = self._tracers.get(scope)
+        if tracer is None:
+            tracer = self._tracers.setdefault(scope, super().get_tracer(*scope))
+        return tracer
+
+
+def create_tracer_provider(**options: Any) -> ReplaySafeTracerProvider:
+    """Make a replay-safe tracer provider, as temporalio does, that makes each tracer once.
+
+    Takes the options of :func:`temporalio.contrib.opentelemetry.create_tracer_provider`
+    (``resource``, ``sampler``, ...) and returns a provider that
+    :class:`~temporalio.contrib.opentelemetry.OpenTelemetryInterceptor` accepts as
+    the global one. Use it where spans go elsewhere than OTLP (a test's
+    in-memory exporter, a benchmark); :func:`configure_tracing` uses it too.
+    """
+    return _TracerCachingProvider(create_replay_safe_tracer_provider(**options))
 
 
 def configure_tracing(

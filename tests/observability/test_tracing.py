@@ -15,10 +15,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 from temporalio.client import Client
-from temporalio.contrib.opentelemetry import create_tracer_provider
+from temporalio.contrib.opentelemetry import ReplaySafeTracerProvider
 
 from shadow_sdk import ShadowPlugin, ShadowSettings, ShadowWorker
 from shadow_sdk.codec import EncryptionCodec, KeyRing
+from shadow_sdk.observability import create_tracer_provider
 
 
 @pytest.fixture(scope="session")
@@ -99,6 +100,30 @@ def run_python(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
     )
+
+
+def test_the_provider_makes_each_tracer_once_and_spans_as_temporalio_does() -> None:
+    exporter = InMemorySpanExporter()
+    provider = create_tracer_provider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+    tracer = provider.get_tracer("interceptor")
+    assert isinstance(provider, ReplaySafeTracerProvider)
+    assert provider.get_tracer("interceptor") is tracer
+    assert provider.get_tracer("interceptor", "2.0") is not tracer
+    assert provider.get_tracer("other") is not tracer
+    with_attributes = provider.get_tracer("interceptor", attributes={"team": "payments"})
+    assert with_attributes is not tracer
+    for each in (tracer, with_attributes):
+        with each.start_as_current_span("step"):
+            pass
+    assert [
+        (span.name, span.instrumentation_scope.name) for span in exporter.get_finished_spans()
+    ] == [
+        ("step", "interceptor"),
+        ("step", "interceptor"),
+    ]
+    assert exporter.get_finished_spans()[1].instrumentation_scope.attributes == {"team": "payments"}
 
 
 def test_without_tracing_opentelemetry_is_not_even_imported() -> None:
