@@ -11,7 +11,7 @@ worker's polls reach Temporal. :func:`create_tracer_provider` (with the
 tracing needs, for processes that send spans elsewhere than OTLP.
 """
 
-from typing import TYPE_CHECKING, Any
+import typing
 
 from shadow_sdk.observability._interceptor import MetricsInterceptor
 from shadow_sdk.observability._logging import JsonFormatter, TextFormatter, configure_logging
@@ -19,9 +19,8 @@ from shadow_sdk.observability._ops_server import OpsServer, Probe, WorkerState
 from shadow_sdk.observability._polls import PollHealth
 from shadow_sdk.observability._prometheus import TemporalMetricsCollector, registry_for
 from shadow_sdk.observability._setup import Observability, create_runtime
-from shadow_sdk.observability._tracing import require_tracing
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     from shadow_sdk.observability._otel import create_tracer_provider
 
 __all__ = [
@@ -41,8 +40,11 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # OpenTelemetry is an optional extra: import it when its function is asked for.
+def __getattr__(name: str) -> object:
+    # OpenTelemetry is an optional extra: it is imported when its function is asked
+    # for, and its absence named then.
     if name == "create_tracer_provider":
+        from shadow_sdk.observability._tracing import require_tracing  # noqa: PLC0415
+
         return require_tracing().create_tracer_provider
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
