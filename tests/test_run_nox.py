@@ -60,3 +60,73 @@ def test_passes_nox_failures_on(tmp_path: Path) -> None:
 
     assert result.returncode != 0
     assert "Sessions not found: missing" in result.stderr
+
+
+LANES_NOXFILE = '''
+import os
+import time
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "none"
+nox.options.sessions = ["lint", "tests", "docs"]
+
+
+def meet(mine: str, other: str) -> None:
+    """Say this session started, and wait for the other to start too: proof they overlap."""
+    Path(mine).touch()
+    deadline = time.monotonic() + 120
+    while not Path(other).exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{other} never started while {mine} ran")
+        time.sleep(0.1)
+
+
+@nox.session
+def tests(session):
+    meet("tests.started", "lint.started")
+    session.log("tests ran beside lint")
+
+
+@nox.session
+def lint(session):
+    meet("lint.started", "tests.started")
+    session.log("lint ran beside tests")
+
+
+@nox.session
+def docs(session):
+    session.error("the docs do not build")
+
+
+@nox.session
+def demo(session):
+    session.log("not a default session")
+'''
+
+
+def test_every_check_runs_in_two_lanes_and_any_failure_fails_the_command(
+    tmp_path: Path,
+) -> None:
+    """Without arguments the tests session runs beside the others; a failed one fails it all."""
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(SCRIPT, tmp_path / "scripts" / "run_nox.py")
+    (tmp_path / "noxfile.py").write_text(LANES_NOXFILE)
+
+    result = subprocess.run(
+        [sys.executable, str(tmp_path / "scripts" / "run_nox.py")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("[tests ] ") and "tests ran beside lint" in line for line in lines)
+    assert any(line.startswith("[checks] ") and "lint ran beside tests" in line for line in lines)
+    assert any(line.startswith("[checks] ") and "the docs do not build" in line for line in lines)
+    assert "not a default session" not in result.stdout
+    assert lines[-2:] == ["tests: passed: tests", "checks: FAILED (exit 1): lint, docs"]
