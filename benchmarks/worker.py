@@ -412,6 +412,16 @@ def report(rounds: dict[str, list[Measurement]], arguments: argparse.Namespace) 
         f"  CPU per workflow: bare {bare_cpu:.1f} ms, full {full_cpu:.1f} ms "
         f"({full_cpu - bare_cpu:+.1f} ms)"
     )
+    # Each round's pair ran back to back: the spread of their ratios shows how much of a
+    # difference between the medians the machine's own variation could explain.
+    pairs = [
+        pair.cpu_seconds / alone.cpu_seconds
+        for alone, pair in zip(rounds["bare"], rounds["full"], strict=True)
+    ]
+    print(
+        f"  CPU full/bare round by round: {' '.join(f'{ratio:.2f}' for ratio in pairs)} "
+        f"(median {statistics.median(pairs):.2f})"
+    )
     for variant in VARIANTS:
         figures = " ".join(f"{m.throughput:.1f}" for m in rounds[variant])
         print(f"  {variant} wf/s by round: {figures}")
