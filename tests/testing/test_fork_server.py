@@ -207,5 +207,7 @@ async def test_thousands_of_runs_leave_the_server_as_it_was(
     codes = await asyncio.gather(*(one(index) for index in range(1000)))
 
     assert codes == [-1 if index % 100 == 99 else index % 7 for index in range(1000)]
-    assert len(os.listdir(f"/proc/{server_pid}/fd")) == descriptors_before
+    # At most as many: the first count may still include an earlier run's connection,
+    # which the server closes once it reaps that child; a leak adds one per run.
+    assert len(os.listdir(f"/proc/{server_pid}/fd")) <= descriptors_before
     assert _children_of(server_pid) == []
