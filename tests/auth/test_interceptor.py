@@ -123,6 +123,11 @@ async def test_an_operator_may_start_signal_query_and_update(
     handle = await start_guarded(operator, task_queue)
 
     await handle.signal(GuardedWorkflow.add, "signalled")
+    # Temporal does not order a signal before a later update that lands in the same
+    # workflow task, so the update waits until the workflow has seen the signal.
+    async with asyncio.timeout(10):
+        while await handle.query(GuardedWorkflow.current) != ["signalled"]:
+            await asyncio.sleep(0.05)
     assert await handle.execute_update(GuardedWorkflow.add_checked, "updated") == 2
     assert await handle.query(GuardedWorkflow.current) == ["signalled", "updated"]
     await handle.signal(GuardedWorkflow.finish)

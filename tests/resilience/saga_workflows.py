@@ -53,9 +53,12 @@ async def notify(message: str) -> None:
 
 @workflow.defn
 class BookTripWorkflow:
+    def __init__(self) -> None:
+        self._bookings: list[str] = []
+
     @workflow.run
     async def run(self, trip: Trip) -> list[str]:
-        bookings = []
+        bookings = self._bookings
         async with Saga(parallel=trip.parallel, continue_on_error=trip.continue_on_error) as saga:
             for step in STEPS:
                 if step == "flight" and trip.fail_at == "wait":
@@ -69,6 +72,11 @@ class BookTripWorkflow:
             if trip.fail_at == "after-booking":
                 raise ApplicationError("payment declined", type="Declined", non_retryable=True)
         return bookings
+
+    @workflow.query
+    def bookings(self) -> list[str]:
+        """What is booked so far, each with its compensation registered."""
+        return self._bookings
 
     async def _tell_the_traveller(self, message: str) -> None:
         await workflow.execute_activity(
