@@ -51,6 +51,28 @@ def test_keygen_prints_a_key_for_codec_keys() -> None:
     assert len(base64.b64decode(keys["2026-11"])) == 32
 
 
+def test_commands_other_than_the_codec_server_start_without_its_web_server() -> None:
+    """aiohttp is imported by ``codec-server`` alone, so every other command starts sooner."""
+    check = (
+        "import sys\n"
+        "from shadow_sdk._cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "finally:\n"
+        "    print(sorted(name for name in sys.modules if name.split('.')[0] == 'aiohttp'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", check, "keygen", "--id", "k1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
 def test_keygen_writes_a_private_key_file(tmp_path: Path) -> None:
     """--dir writes a key file only its owner can read, and never overwrites one."""
     first = shadow("keygen", "--id", "k1", "--dir", str(tmp_path))
