@@ -35,7 +35,11 @@ On a small machine the worker process and the dev server compete for the
 cores, so throughput follows CPU; CPU per workflow is the steadier figure.
 
 ``--without codec`` (or ``auth``, ``metrics``, ``tracing``; repeatable) turns a
-feature off in the full variant, to see what each one costs.
+feature off in the full variant, to see what each one costs. ``--stock`` adds a
+third variant, **stock**, with the same features built from temporalio's own
+pieces and its samples (``_stock.py``; it has no authorization, so pair it with
+``--without auth``): full over stock is what the kit adds to what the features
+cost however they are built.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,6 +62,7 @@ from typing import TYPE_CHECKING, Any
 
 import prometheus_client
 import temporalio.client
+import temporalio.converter
 import temporalio.worker
 from _bench_workflows import Order, OrderWorkflow, confirm_order
 from prometheus_client.parser import text_string_to_metric_families
@@ -90,6 +96,7 @@ TARGET_CPU = 1.10
 TARGET_RSS_MIB = 15.0
 """Most peak memory the full variant may add to bare's."""
 VARIANTS = ("bare", "full")
+STOCK = "stock"
 FEATURES = ("codec", "auth", "metrics", "tracing")
 SECRET = "benchmark-secret-of-at-least-32-bytes"  # noqa: S105  A throwaway key.
 RESULT_MARKER = "RESULT "
@@ -273,6 +280,59 @@ async def run_full(
     return result
 
 
+async def run_stock(
+    *, workflows: int, concurrency: int, warmup: int, payload_bytes: int = PAYLOAD_BYTES
+) -> Measurement:
+    """Measure codec, tracing and metrics as temporalio alone offers them; check they were on."""
+    import opentelemetry.trace  # noqa: PLC0415
+    from _span_counter import SpanCounter  # noqa: PLC0415
+    from _stock import SamplesEncryptionCodec, prometheus_runtime  # noqa: PLC0415
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415
+    from temporalio.contrib.opentelemetry import (  # noqa: PLC0415
+        OpenTelemetryPlugin,
+        create_tracer_provider,
+    )
+
+    exporter = SpanCounter()
+    provider = create_tracer_provider()
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    opentelemetry.trace.set_tracer_provider(provider)
+    runtime, metrics_address = prometheus_runtime()
+    async with await start_dev_server(dev_server_extra_args=DEV_SERVER_ARGS) as env:
+        client = await temporalio.client.Client.connect(
+            env.client.service_client.config.target_host,
+            namespace=env.client.namespace,
+            runtime=runtime,
+            data_converter=dataclasses.replace(
+                temporalio.converter.DataConverter.default,
+                payload_codec=SamplesEncryptionCodec(bytes(range(32))),
+            ),
+            plugins=[OpenTelemetryPlugin(add_temporal_spans=True)],
+        )
+        result = await measure(
+            STOCK,
+            client,
+            workflows=workflows,
+            concurrency=concurrency,
+            warmup=warmup,
+            payload_bytes=payload_bytes,
+        )
+        await check_encrypted(client)
+        scraped = await asyncio.to_thread(scrape, f"http://{metrics_address}/metrics")
+    await asyncio.to_thread(provider.shutdown)
+    total = warmup + workflows
+    check_spans(exporter, total)
+    if "temporal_workflow_completed" not in scraped:
+        raise RuntimeError("the SDK core's Prometheus exporter served no workflow metrics")
+    return result
+
+
+def scrape(url: str) -> str:
+    """The text a metrics endpoint serves."""
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310  A local http URL.
+        return str(response.read().decode())
+
+
 def install_tracing() -> tuple[ReplaySafeTracerProvider, SpanCounter]:
     """Make a replay-safe tracer provider, counting the spans it exports, the global one.
 
@@ -339,6 +399,8 @@ async def run_child(arguments: argparse.Namespace) -> None:
     }
     if arguments.variant == "bare":
         result = await run_bare(**sizes)
+    elif arguments.variant == STOCK:
+        result = await run_stock(**sizes)
     else:
         result = await run_full(**sizes, without=frozenset(arguments.without))
     print(RESULT_MARKER + json.dumps(dataclasses.asdict(result)))
@@ -432,6 +494,31 @@ def report(rounds: dict[str, list[Measurement]], arguments: argparse.Namespace) 
     )
 
 
+def report_stock(rounds: dict[str, list[Measurement]]) -> None:
+    """Print the stock variant beside the others: what the features cost, what the kit adds."""
+    bare, stock, full = (median(rounds[variant], variant) for variant in ("bare", STOCK, "full"))
+    print("\nStock: codec, tracing and metrics from temporalio's own pieces (no auth)")
+    print(f"{'':>10} {'wf/s':>7} {'CPU s':>7} {'RSS MiB':>8}")
+    print(f"{STOCK:>10} {stock.throughput:>7.1f} {stock.cpu_seconds:>7.2f} {stock.rss_mib:>8.1f}")
+    for label, over, under in (("stock/bare", stock, bare), ("full/stock", full, stock)):
+        print(
+            f"{label:>10} {over.throughput / under.throughput:>7.2f} "
+            f"{over.cpu_seconds / under.cpu_seconds:>7.2f} {over.rss_mib - under.rss_mib:>+8.1f}"
+        )
+    for label, numerator, denominator in (
+        ("stock/bare", STOCK, "bare"),
+        ("full/stock", "full", STOCK),
+    ):
+        pairs = [
+            a.cpu_seconds / b.cpu_seconds
+            for a, b in zip(rounds[numerator], rounds[denominator], strict=True)
+        ]
+        print(
+            f"  CPU {label} round by round: {' '.join(f'{ratio:.2f}' for ratio in pairs)} "
+            f"(median {statistics.median(pairs):.2f})"
+        )
+
+
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command line's options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -449,7 +536,12 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=[],
         help="turn a feature of the full variant off (repeatable)",
     )
-    parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--stock",
+        action="store_true",
+        help="also measure the features built from temporalio's own pieces (see _stock.py)",
+    )
+    parser.add_argument("--variant", choices=(*VARIANTS, STOCK), help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -459,11 +551,14 @@ def main() -> None:
     if arguments.variant is not None:
         # The SDK core's threads can abort a normal interpreter exit; this exits cleanly.
         run_and_exit(run_child(arguments))
-    rounds: dict[str, list[Measurement]] = {variant: [] for variant in VARIANTS}
+    variants = (*VARIANTS, STOCK) if arguments.stock else VARIANTS
+    rounds: dict[str, list[Measurement]] = {variant: [] for variant in variants}
     for _ in range(arguments.rounds):
-        for variant in VARIANTS:
+        for variant in variants:
             rounds[variant].append(spawn(variant, arguments))
     report(rounds, arguments)
+    if arguments.stock:
+        report_stock(rounds)
 
 
 if __name__ == "__main__":
