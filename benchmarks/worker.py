@@ -322,15 +322,22 @@ async def run_stock(
     await asyncio.to_thread(provider.shutdown)
     total = warmup + workflows
     check_spans(exporter, total)
-    if "temporal_workflow_completed" not in scraped:
-        raise RuntimeError("the SDK core's Prometheus exporter served no workflow metrics")
+    completed = sum(
+        sample.value
+        for family in text_string_to_metric_families(scraped)
+        for sample in family.samples
+        if sample.name == "temporal_workflow_completed_total"
+    )
+    if completed != total:
+        raise RuntimeError(f"temporal_workflow_completed counted {completed:g}, not {total}")
     return result
 
 
 def scrape(url: str) -> str:
     """The text a metrics endpoint serves."""
     with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310  A local http URL.
-        return str(response.read().decode())
+        body: bytes = response.read()
+    return body.decode()
 
 
 def install_tracing() -> tuple[ReplaySafeTracerProvider, SpanCounter]:
